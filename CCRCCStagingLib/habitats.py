@@ -1,0 +1,158 @@
+"""GMM habitats: intratumoral subregions (the paper's VOI_sub1, VOI_sub2, …).
+
+Voxel features (HU, local mean, local SD or entropy over a small cube) are clustered with a Gaussian mixture;
+K is fixed or chosen in a range by the lowest BIC; components are ordered by mean HU, highest first, so that
+``sub1`` means the same (the most enhancing habitat) in every case.
+
+Two modes with one estimator (:class:`HabitatModel`):
+- population: ``fit`` on voxels sampled equally from the training cases, then ``predict`` each case (what a
+  trained model ships, so that habitat labels mean the same in every patient);
+- per case: ``fit`` and ``predict`` on the same case (exploration).
+The GMM is fit on a bounded, seeded random sample of voxels and then labels every voxel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+from sklearn.base import BaseEstimator
+from sklearn.mixture import GaussianMixture
+from sklearn.preprocessing import StandardScaler
+
+from .errors import RegionError
+from .settings import HabitatSettings
+
+#: Grey levels used for the local entropy feature (over the case's tumour HU range).
+ENTROPY_LEVELS = 16
+
+
+@dataclass
+class HabitatInput:
+    """One case as the habitat step sees it: the resampled image and the tumour, as z, y, x arrays."""
+
+    image: np.ndarray  # float32
+    tumour: np.ndarray  # bool
+
+
+def voxel_features(case: HabitatInput, features: Sequence[str], kernel_radius: int) -> np.ndarray:
+    """One row per tumour voxel (C order), one column per requested feature."""
+    box = _bounding_slices(case.tumour, kernel_radius)
+    image = case.image[box].astype(np.float64)
+    inside = case.tumour[box]
+    size = 2 * kernel_radius + 1
+    columns = []
+    local_mean = ndimage.uniform_filter(image, size=size, mode="nearest") if _needs_mean(features) else None
+    for name in features:
+        if name == "intensity":
+            columns.append(image[inside])
+        elif name == "local_mean":
+            columns.append(local_mean[inside])
+        elif name == "local_std":
+            mean_square = ndimage.uniform_filter(image * image, size=size, mode="nearest")
+            columns.append(np.sqrt(np.maximum(mean_square - local_mean * local_mean, 0.0))[inside])
+        elif name == "local_entropy":
+            columns.append(_local_entropy(image, inside, size)[inside])
+    return np.column_stack(columns)
+
+
+def _needs_mean(features: Sequence[str]) -> bool:
+    return "local_mean" in features or "local_std" in features
+
+
+def _bounding_slices(mask: np.ndarray, margin: int) -> tuple[slice, ...]:
+    """The mask's bounding box grown by ``margin`` (so local filters see the tumour's neighbourhood only)."""
+    coords = np.nonzero(mask)
+    if not coords[0].size:
+        raise RegionError("The tumour mask is empty on the 1 mm grid; it is too small to analyse.")
+    return tuple(
+        slice(max(int(c.min()) - margin, 0), min(int(c.max()) + margin + 1, n)) for c, n in zip(coords, mask.shape)
+    )
+
+
+def _local_entropy(image: np.ndarray, inside: np.ndarray, size: int) -> np.ndarray:
+    """Shannon entropy (bits) of grey levels in a cube around each voxel, levels spanning the tumour's HU range."""
+    low, high = float(image[inside].min()), float(image[inside].max())
+    levels = np.clip(((image - low) / max(high - low, 1e-6) * ENTROPY_LEVELS).astype(int), 0, ENTROPY_LEVELS - 1)
+    entropy = np.zeros(image.shape)
+    for level in range(ENTROPY_LEVELS):
+        p = ndimage.uniform_filter((levels == level).astype(np.float64), size=size, mode="nearest")
+        entropy -= np.where(p > 0, p * np.log2(np.maximum(p, 1e-12)), 0.0)
+    return entropy
+
+
+class HabitatModel(BaseEstimator):
+    """Gaussian-mixture habitats with K fixed or chosen by BIC; components ordered by mean HU (highest = 1)."""
+
+    def __init__(
+        self,
+        k: int | None = None,
+        k_range: tuple[int, int] = (2, 4),
+        features: tuple[str, ...] = ("intensity", "local_mean", "local_std"),
+        kernel_radius: int = 1,
+        sample_size: int = 20000,
+        n_init: int = 3,
+        covariance_type: str = "full",
+        seed: int = 0,
+    ) -> None:
+        self.k = k
+        self.k_range = k_range
+        self.features = features
+        self.kernel_radius = kernel_radius
+        self.sample_size = sample_size
+        self.n_init = n_init
+        self.covariance_type = covariance_type
+        self.seed = seed
+
+    @classmethod
+    def from_settings(cls, settings: HabitatSettings) -> HabitatModel:
+        return cls(**{name: getattr(settings, name) for name in cls._get_param_names()})
+
+    def fit(self, cases: Sequence[HabitatInput]) -> HabitatModel:
+        """Fit on a seeded sample of at most ``sample_size`` voxels, drawn equally from each case so that large
+        tumours do not dominate a population model."""
+        rng = np.random.default_rng(self.seed)
+        per_case = max(self.sample_size // max(len(cases), 1), 1)
+        samples = []
+        for case in cases:
+            rows = voxel_features(case, self.features, self.kernel_radius)
+            take = min(per_case, len(rows))
+            samples.append(rows[np.sort(rng.choice(len(rows), size=take, replace=False))])
+        sample = np.concatenate(samples)
+        candidate_ks = [self.k] if self.k is not None else list(range(self.k_range[0], self.k_range[1] + 1))
+        candidate_ks = [k for k in candidate_ks if k <= len(sample)]
+        if not candidate_ks:
+            raise RegionError(f"The tumour has only {len(sample)} voxels at 1 mm: too few to form habitats.")
+        self.scaler_ = StandardScaler().fit(sample)
+        scaled = self.scaler_.transform(sample)
+        fits = {k: self._fit_gmm(scaled, k) for k in candidate_ks}
+        self.bic_ = {k: float(gmm.bic(scaled)) for k, gmm in fits.items()}
+        self.k_ = min(self.bic_, key=self.bic_.get)
+        self.gmm_ = fits[self.k_]
+        self.order_ = self._order_by_intensity(self.gmm_)
+        self.n_samples_ = len(sample)
+        return self
+
+    def _fit_gmm(self, scaled: np.ndarray, k: int) -> GaussianMixture:
+        return GaussianMixture(
+            n_components=k, covariance_type=self.covariance_type, n_init=self.n_init, random_state=self.seed
+        ).fit(scaled)
+
+    def _order_by_intensity(self, gmm: GaussianMixture) -> np.ndarray:
+        """Habitat number (1..K) of each GMM component: by mean of the first feature (HU when ``intensity`` is
+        first, as by default), highest first, so that sub1 is the most enhancing habitat in every case."""
+        means = self.scaler_.inverse_transform(gmm.means_)[:, 0]
+        ranking = np.argsort(-means, kind="stable")
+        order = np.empty(len(ranking), dtype=np.uint8)
+        order[ranking] = np.arange(1, len(ranking) + 1)
+        return order
+
+    def predict(self, case: HabitatInput) -> np.ndarray:
+        """Habitat label (1..K) of every tumour voxel, 0 outside the tumour; same shape as the case's arrays."""
+        rows = voxel_features(case, self.features, self.kernel_radius)
+        components = self.gmm_.predict(self.scaler_.transform(rows))
+        labels = np.zeros(case.tumour.shape, dtype=np.uint8)
+        labels[case.tumour] = self.order_[components]
+        return labels

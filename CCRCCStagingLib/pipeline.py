@@ -1,0 +1,210 @@
+"""One case, from image + mask to regions and features: the paper's "VOI segmentation and feature extraction".
+
+image + mask ──► 1 mm box around the tumour ──► regions (whole, peri, sub1…subK) ──► PyRadiomics features
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import SimpleITK as sitk
+
+from . import features as feature_extraction
+from .errors import RegionError
+from .habitats import HabitatInput, HabitatModel
+from .regions import (
+    PERI_LABEL,
+    GridBox,
+    grid_around_mask,
+    margin_voxels,
+    peritumoral_shell,
+    resample_image,
+    resample_mask,
+    shell_missing_fraction,
+)
+from .settings import Settings
+
+#: ``progress(fraction, message)``: called as the analysis advances (fraction in 0..1).
+Progress = Callable[[float, str], None]
+
+
+def _no_progress(fraction: float, message: str) -> None:
+    """Default progress callback: says nothing."""
+
+
+@dataclass
+class CaseRegions:
+    """The case on its 1 mm box: the resampled image and every region as z, y, x arrays."""
+
+    box: GridBox
+    image: sitk.Image  # float32, resampled
+    tumour: np.ndarray  # bool
+    peri: np.ndarray  # bool
+    habitats: np.ndarray  # uint8, 0 outside the tumour, k inside for habitat k
+    habitat_model: HabitatModel
+    peri_missing_fraction: float
+
+    @property
+    def habitats_k(self) -> int:
+        return int(self.habitat_model.k_)
+
+    def masks(self) -> dict[str, np.ndarray]:
+        """Every region by name, in the order the paper lists them: whole, sub1…subK, peri."""
+        regions = {"whole": self.tumour}
+        for k in range(1, self.habitats_k + 1):
+            regions[f"sub{k}"] = self.habitats == k
+        regions["peri"] = self.peri
+        return regions
+
+    def labelmap(self) -> sitk.Image:
+        """Habitats (label k) and the shell (label :data:`PERI_LABEL`) in one uint8 image with the box's geometry."""
+        labels = self.habitats.copy()
+        labels[self.peri] = PERI_LABEL
+        return self._on_box(labels)
+
+    def region_image(self, region: np.ndarray) -> sitk.Image:
+        return self._on_box(region.astype(np.uint8))
+
+    def _on_box(self, array: np.ndarray) -> sitk.Image:
+        image = sitk.GetImageFromArray(array)
+        image.CopyInformation(self.image)
+        return image
+
+    def region_label(self, name: str) -> int | None:
+        """The label a region has in :meth:`labelmap` (``whole`` is the union of the habitats and has none)."""
+        if name == "peri":
+            return PERI_LABEL
+        if name.startswith("sub"):
+            return int(name[3:])
+        return None
+
+
+@dataclass
+class CaseAnalysis:
+    """Everything computed for one case (the model outputs are added by later steps)."""
+
+    regions: CaseRegions
+    features: dict[str, float]
+    warnings: list[str] = field(default_factory=list)
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    def region_summary(self) -> dict[str, dict[str, float | int]]:
+        """``{region: {"voxels", "volume_ml", ["label"]}}`` for ``result.json``."""
+        voxel_ml = float(np.prod(self.regions.box.spacing)) / 1000.0
+        summary = {}
+        for name, region in self.regions.masks().items():
+            voxels = int(region.sum())
+            entry: dict[str, float | int] = {"voxels": voxels, "volume_ml": round(voxels * voxel_ml, 6)}
+            label = self.regions.region_label(name)
+            if label is not None:
+                entry["label"] = label
+            summary[name] = entry
+        return summary
+
+
+class _Timer:
+    """Records how long each step takes."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - start, 4)
+
+
+def build_regions(
+    image: sitk.Image, mask: sitk.Image, settings: Settings, habitat_model: HabitatModel | None = None
+) -> tuple[CaseRegions, list[str]]:
+    """Resample a box around the tumour to the isotropic grid and build the shell and the habitats there.
+
+    ``habitat_model``: a fitted population model to apply; without one, habitats are fit on this case alone."""
+    spacing = settings.resampled_spacing
+    pad_distance = int(settings.pyradiomics_params().get("setting", {}).get("padDistance", 5))
+    box = grid_around_mask(mask, spacing, margin_voxels(settings.margin_mm, spacing, pad_distance))
+    resampled = resample_image(image, box)
+    tumour = sitk.GetArrayFromImage(resample_mask(mask, box)).astype(bool)
+    if not tumour.any():
+        raise RegionError(
+            f"The tumour vanishes when resampled to {spacing[0]:g} mm voxels: it is too small to analyse."
+        )
+    spacing_zyx = tuple(reversed(box.spacing))
+    peri = peritumoral_shell(tumour, spacing_zyx, settings.margin_mm)
+    warnings = []
+    missing = shell_missing_fraction(tumour, box, settings.margin_mm)
+    if missing > 0:
+        warnings.append(
+            f"The tumour touches the edge of the scan: {missing:.0%} of the {settings.margin_mm:g} mm peritumoral "
+            "shell lies outside the image and is missing."
+        )
+    habitat_input = HabitatInput(sitk.GetArrayFromImage(resampled), tumour)
+    if habitat_model is None:
+        habitat_model = HabitatModel.from_settings(settings.habitats).fit([habitat_input])
+    habitats = habitat_model.predict(habitat_input)
+    regions = CaseRegions(box, resampled, tumour, peri, habitats, habitat_model, missing)
+    return regions, warnings
+
+
+def extract_region_features(
+    regions: CaseRegions,
+    spec: feature_extraction.ExtractionSpec,
+    wanted: Iterable[str] | None = None,
+    progress: Progress = _no_progress,
+) -> tuple[dict[str, float], list[str]]:
+    """Features of every region (``wanted=None``) or only the named ``<region>_<feature>`` ones."""
+    requests = _requests_by_region(wanted)
+    masks = regions.masks()
+    values: dict[str, float] = {}
+    warnings = []
+    todo = [name for name in masks if requests is None or name in requests]
+    for index, name in enumerate(todo):
+        progress(index / max(len(todo), 1), f"extracting features of {name}")
+        try:
+            region_values = feature_extraction.extract(
+                regions.image, regions.region_image(masks[name]), spec, None if requests is None else requests[name]
+            )
+        except RegionError as error:
+            warnings.append(f"No features for region {name}: {error}")
+            continue
+        values.update({feature_extraction.region_feature_name(name, k): v for k, v in region_values.items()})
+    return values, warnings
+
+
+def _requests_by_region(wanted: Iterable[str] | None) -> dict[str, feature_extraction.FeatureRequest] | None:
+    if wanted is None:
+        return None
+    by_region: dict[str, list[str]] = {}
+    for name in wanted:
+        region, feature = feature_extraction.split_region_feature_name(name)
+        by_region.setdefault(region, []).append(feature)
+    return {region: feature_extraction.build_request(names) for region, names in by_region.items()}
+
+
+def analyze_case(
+    image: sitk.Image,
+    mask: sitk.Image,
+    settings: Settings,
+    habitat_model: HabitatModel | None = None,
+    wanted: Iterable[str] | None = None,
+    progress: Progress = _no_progress,
+) -> CaseAnalysis:
+    """Regions and features of one case; ``mask`` is a 0/1 image on the image's grid."""
+    timer = _Timer()
+    progress(0.0, "resampling and building regions")
+    with timer.step("regions"):
+        regions, warnings = build_regions(image, mask, settings, habitat_model)
+    spec = feature_extraction.ExtractionSpec.from_params(settings.pyradiomics_params())
+
+    def extraction_progress(fraction: float, message: str) -> None:
+        progress(0.2 + 0.8 * fraction, message)
+
+    with timer.step("features"):
+        values, feature_warnings = extract_region_features(regions, spec, wanted, extraction_progress)
+    progress(1.0, "done")
+    return CaseAnalysis(regions, values, warnings + feature_warnings, timer.timings)

@@ -1,0 +1,146 @@
+"""The case result: one JSON-ready value that the CLI writes, the Slicer module reads and the report renders,
+and the files of an analysis folder (``result.json``, ``features.csv``, ``regions.nrrd``), written atomically."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import SimpleITK as sitk
+
+from .errors import OutputError
+from .io import LoadedCase
+from .pipeline import CaseAnalysis
+from .settings import Settings
+
+RESULT_FILE = "result.json"
+FEATURES_FILE = "features.csv"
+REGIONS_FILE = "regions.nrrd"
+OUTPUT_FILES = (RESULT_FILE, FEATURES_FILE, REGIONS_FILE)
+
+_VERSIONED_PACKAGES = ("ccrcc-staging", "pyradiomics-bhklab", "numpy", "SimpleITK", "scikit-learn", "scipy")
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of Python and of the packages that change the numbers."""
+    versions = {"python": platform.python_version()}
+    for package in _VERSIONED_PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def geometry(image: sitk.Image) -> dict[str, list[float] | list[int]]:
+    """Size, spacing, origin and direction of an image, JSON-ready."""
+    return {
+        "size": list(image.GetSize()),
+        "spacing": [round(s, 6) for s in image.GetSpacing()],
+        "origin": [round(o, 6) for o in image.GetOrigin()],
+        "direction": [round(d, 6) for d in image.GetDirection()],
+    }
+
+
+def case_id_from_path(path: Path) -> str:
+    """A case identifier from a file or folder name, without image extensions."""
+    name = Path(path).name
+    for extension in (".seg.nrrd", ".nii.gz", ".nrrd", ".nii", ".mha", ".mhd", ".nhdr"):
+        if name.lower().endswith(extension):
+            return name[: -len(extension)]
+    return name
+
+
+def case_result(case: LoadedCase, analysis: CaseAnalysis, settings: Settings) -> dict[str, Any]:
+    """The ``result.json`` content of one analysed case."""
+    habitat_model = analysis.regions.habitat_model
+    return {
+        "case_id": case_id_from_path(case.image.path),
+        "inputs": {
+            "image": str(case.image.path),
+            "image_kind": case.image.kind,
+            "image_geometry": geometry(case.image.image),
+            "mask": str(case.mask_path),
+            "mask_selection": case.mask_description,
+            "regions_geometry": geometry(analysis.regions.image),
+        },
+        "regions": analysis.region_summary(),
+        "habitats_k": analysis.regions.habitats_k,
+        "bic": {str(k): round(v, 4) for k, v in sorted(habitat_model.bic_.items())},
+        "peri_missing_fraction": round(analysis.regions.peri_missing_fraction, 6),
+        "n_features": len(analysis.features),
+        "warnings": case.warnings + analysis.warnings,
+        "timings_s": analysis.timings_s,
+        "software": software_versions(),
+        "settings": settings.to_dict(),
+    }
+
+
+def prepare_output_dir(out_dir: Path, overwrite: bool) -> None:
+    """Create the output folder; refuse one that already holds results unless ``overwrite``."""
+    existing = [name for name in OUTPUT_FILES if (out_dir / name).exists()]
+    if existing and not overwrite:
+        raise OutputError(
+            f"{out_dir} already holds results ({', '.join(existing)}); choose another folder or pass --overwrite."
+        )
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"Cannot create the output folder {out_dir}: {error.strerror}.") from error
+    if not os.access(out_dir, os.W_OK):
+        raise OutputError(f"The output folder {out_dir} is not writable; choose another one with --out.")
+
+
+@contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """A temporary path beside ``target`` that replaces it only once writing succeeded, so an interrupted run
+    never leaves a partial file under the final name."""
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=target.suffix)
+    os.close(handle)
+    try:
+        yield Path(temporary)
+        os.chmod(temporary, 0o666 & ~_current_umask())  # mkstemp makes owner-only files
+        os.replace(temporary, target)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def _current_umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+def write_case_outputs(out_dir: Path, result: dict[str, Any], analysis: CaseAnalysis) -> None:
+    """Write ``regions.nrrd``, ``features.csv`` and, last, ``result.json`` (its presence marks a complete run)."""
+    with atomic_path(out_dir / REGIONS_FILE) as path:
+        sitk.WriteImage(analysis.regions.labelmap(), str(path), useCompression=True)
+    with atomic_path(out_dir / FEATURES_FILE) as path:
+        write_feature_rows(path, [{"case_id": result["case_id"], **analysis.features}])
+    with atomic_path(out_dir / RESULT_FILE) as path:
+        path.write_text(json.dumps(result, indent=2, sort_keys=False) + "\n")
+
+
+def write_feature_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    """A CSV with one row per case and one column per feature, columns in first-seen order."""
+    columns: dict[str, None] = {}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(columns))
+        writer.writeheader()
+        writer.writerows({key: _csv_value(value) for key, value in row.items()} for row in rows)
+
+
+def _csv_value(value: Any) -> Any:
+    """Full float precision (repr) so that values read back equal the computed ones."""
+    return repr(value) if isinstance(value, float) else value
