@@ -18,6 +18,7 @@ from .errors import CCRCCStagingError, SettingsError
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+DEMO_OUT = "ccrcc-demo-output"
 
 
 def _progress(fraction: float, message: str) -> None:
@@ -44,32 +45,63 @@ def _settings_from(args: argparse.Namespace):
     )
 
 
-def command_analyze(args: argparse.Namespace) -> int:
-    """Regions, habitats and features of one case, written to ``--out``."""
-    from .io import load_case
-    from .pipeline import analyze_case
-    from .result import case_result, prepare_output_dir, write_case_outputs
+def _summary(result: dict, out_dir: Path) -> str:
+    regions = result["regions"]
+    return (
+        f"{result['case_id']}: tumour {regions['whole']['volume_ml']:.1f} mL, {result['habitats_k']} habitats, "
+        f"shell {regions['peri']['volume_ml']:.1f} mL, {result['n_features']} features → {out_dir}"
+    )
 
-    if args.label is not None and args.segment is not None:
-        raise SettingsError("Give either --label or --segment, not both.")
-    settings = _settings_from(args)
-    out_dir = Path(args.out)
-    prepare_output_dir(out_dir, args.overwrite)
-    start = time.perf_counter()
-    _progress(0.0, "reading image and mask")
-    case = load_case(Path(args.image), Path(args.mask), label=args.label, segment=args.segment)
-    read_seconds = time.perf_counter() - start
-    analysis = analyze_case(case.image.image, case.mask, settings, progress=_progress)
-    analysis.timings_s = {"read": round(read_seconds, 4), **analysis.timings_s}
-    result = case_result(case, analysis, settings)
-    write_case_outputs(out_dir, result, analysis)
+
+def _print_warnings(result: dict) -> None:
     for warning in result["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
-    print(
-        f"{result['case_id']}: tumour {result['regions']['whole']['volume_ml']:.1f} mL, "
-        f"{result['habitats_k']} habitats, shell {result['regions']['peri']['volume_ml']:.1f} mL, "
-        f"{result['n_features']} features → {out_dir}"
+
+
+def command_analyze(args: argparse.Namespace) -> int:
+    """Regions, habitats and features of one case, written to ``--out``."""
+    from .case import analyze
+
+    result = analyze(
+        Path(args.image), Path(args.mask), Path(args.out), _settings_from(args),
+        label=args.label, segment=args.segment, overwrite=args.overwrite, progress=_progress,
     )
+    _print_warnings(result)
+    print(_summary(result, Path(args.out)))
+    return 0
+
+
+def command_demo(args: argparse.Namespace) -> int:
+    """Analyse the sample case shipped in Resources/Sample and print a short summary."""
+    from .case import analyze
+    from .sample import SEGMENT_NAME, sample_paths
+    from .settings import Settings
+
+    ct_path, segmentation_path = sample_paths()
+    out_dir = Path(args.out)
+    result = analyze(
+        ct_path, segmentation_path, out_dir, Settings(), segment=SEGMENT_NAME,
+        overwrite=args.out == DEMO_OUT, progress=_progress,
+    )
+    _print_warnings(result)
+    print(_summary(result, out_dir))
+    return 0
+
+
+def command_phantoms(args: argparse.Namespace) -> int:
+    """Write synthetic cases: a cohort with a manifest, or the sample case."""
+    if args.sample:
+        from .sample import write_sample_case
+
+        ct_path, segmentation_path = write_sample_case(Path(args.out))
+        print(f"sample case: {ct_path}, {segmentation_path}")
+        return 0
+    if args.n is None:
+        raise SettingsError("Give --n N (number of cases) or --sample.")
+    from .phantoms import write_cohort
+
+    manifest = write_cohort(args.n, Path(args.out), seed=args.seed, overwrite=args.overwrite)
+    print(f"{args.n} synthetic cases, manifest {manifest}")
     return 0
 
 
@@ -92,6 +124,22 @@ def _add_analyze(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=command_analyze)
 
 
+def _add_demo(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("demo", help="analyse the bundled sample case and print a summary")
+    parser.add_argument("--out", default=DEMO_OUT, help=f"output folder (default ./{DEMO_OUT}, replaced each run)")
+    parser.set_defaults(handler=command_demo)
+
+
+def _add_phantoms(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("phantoms", help="write synthetic CT cases (a cohort with a manifest, or the sample)")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--n", type=int, help="number of cases of the cohort")
+    parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    parser.add_argument("--sample", action="store_true", help="write the sample case instead of a cohort")
+    parser.add_argument("--overwrite", action="store_true", help="replace a cohort already in --out")
+    parser.set_defaults(handler=command_phantoms)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ccrcc-staging",
@@ -101,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_analyze(subparsers)
+    _add_demo(subparsers)
+    _add_phantoms(subparsers)
     return parser
 
 

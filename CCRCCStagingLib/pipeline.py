@@ -37,16 +37,39 @@ def _no_progress(fraction: float, message: str) -> None:
 
 
 @dataclass
-class CaseRegions:
-    """The case on its 1 mm box: the resampled image and every region as z, y, x arrays."""
+class ResampledCase:
+    """The case on its 1 mm box around the tumour (z, y, x arrays)."""
 
     box: GridBox
     image: sitk.Image  # float32, resampled
     tumour: np.ndarray  # bool
+
+    def habitat_input(self) -> HabitatInput:
+        """What the habitat step clusters: the resampled HU inside the tumour."""
+        return HabitatInput(sitk.GetArrayFromImage(self.image), self.tumour)
+
+
+@dataclass
+class CaseRegions:
+    """The case on its 1 mm box and every region built there."""
+
+    resampled: ResampledCase
     peri: np.ndarray  # bool
     habitats: np.ndarray  # uint8, 0 outside the tumour, k inside for habitat k
     habitat_model: HabitatModel
     peri_missing_fraction: float
+
+    @property
+    def box(self) -> GridBox:
+        return self.resampled.box
+
+    @property
+    def image(self) -> sitk.Image:
+        return self.resampled.image
+
+    @property
+    def tumour(self) -> np.ndarray:
+        return self.resampled.tumour
 
     @property
     def habitats_k(self) -> int:
@@ -119,23 +142,27 @@ class _Timer:
         self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - start, 4)
 
 
-def build_regions(
-    image: sitk.Image, mask: sitk.Image, settings: Settings, habitat_model: HabitatModel | None = None
-) -> tuple[CaseRegions, list[str]]:
-    """Resample a box around the tumour to the isotropic grid and build the shell and the habitats there.
-
-    ``habitat_model``: a fitted population model to apply; without one, habitats are fit on this case alone."""
+def resample_case(image: sitk.Image, mask: sitk.Image, settings: Settings) -> ResampledCase:
+    """Resample a box around the tumour to the isotropic grid (B-spline image, nearest-neighbour mask)."""
     spacing = settings.resampled_spacing
     pad_distance = int(settings.pyradiomics_params().get("setting", {}).get("padDistance", 5))
     box = grid_around_mask(mask, spacing, margin_voxels(settings.margin_mm, spacing, pad_distance))
-    resampled = resample_image(image, box)
     tumour = sitk.GetArrayFromImage(resample_mask(mask, box)).astype(bool)
     if not tumour.any():
         raise RegionError(
             f"The tumour vanishes when resampled to {spacing[0]:g} mm voxels: it is too small to analyse."
         )
-    spacing_zyx = tuple(reversed(box.spacing))
-    peri = peritumoral_shell(tumour, spacing_zyx, settings.margin_mm)
+    return ResampledCase(box, resample_image(image, box), tumour)
+
+
+def build_regions(
+    resampled: ResampledCase, settings: Settings, habitat_model: HabitatModel | None = None
+) -> tuple[CaseRegions, list[str]]:
+    """The shell and the habitats on the resampled case.
+
+    ``habitat_model``: a fitted population model to apply; without one, habitats are fit on this case alone."""
+    box, tumour = resampled.box, resampled.tumour
+    peri = peritumoral_shell(tumour, tuple(reversed(box.spacing)), settings.margin_mm)
     warnings = []
     missing = shell_missing_fraction(tumour, box, settings.margin_mm)
     if missing > 0:
@@ -143,12 +170,11 @@ def build_regions(
             f"The tumour touches the edge of the scan: {missing:.0%} of the {settings.margin_mm:g} mm peritumoral "
             "shell lies outside the image and is missing."
         )
-    habitat_input = HabitatInput(sitk.GetArrayFromImage(resampled), tumour)
+    habitat_input = resampled.habitat_input()
     if habitat_model is None:
         habitat_model = HabitatModel.from_settings(settings.habitats).fit([habitat_input])
     habitats = habitat_model.predict(habitat_input)
-    regions = CaseRegions(box, resampled, tumour, peri, habitats, habitat_model, missing)
-    return regions, warnings
+    return CaseRegions(resampled, peri, habitats, habitat_model, missing), warnings
 
 
 def extract_region_features(
@@ -197,8 +223,10 @@ def analyze_case(
     """Regions and features of one case; ``mask`` is a 0/1 image on the image's grid."""
     timer = _Timer()
     progress(0.0, "resampling and building regions")
+    with timer.step("resampling"):
+        resampled = resample_case(image, mask, settings)
     with timer.step("regions"):
-        regions, warnings = build_regions(image, mask, settings, habitat_model)
+        regions, warnings = build_regions(resampled, settings, habitat_model)
     spec = feature_extraction.ExtractionSpec.from_params(settings.pyradiomics_params())
 
     def extraction_progress(fraction: float, message: str) -> None:
