@@ -88,6 +88,21 @@ def command_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_extract(args: argparse.Namespace) -> int:
+    """Features of every region of every case of a manifest."""
+    from .cohort import extract_cohort
+
+    summary = extract_cohort(
+        Path(args.manifest), Path(args.out), _settings_from(args), jobs=args.jobs,
+        cache_dir=Path(args.cache) if args.cache else None, scheduler=args.scheduler,
+    )
+    print(
+        f"{summary.n_cases} cases ({summary.n_failed} failed, {summary.n_from_cache} from cache) → "
+        f"{summary.features_csv}; habitat model {summary.habitat_model_json}"
+    )
+    return 0
+
+
 def command_phantoms(args: argparse.Namespace) -> int:
     """Write synthetic cases: a cohort with a manifest, or the sample case."""
     if args.sample:
@@ -105,6 +120,26 @@ def command_phantoms(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_region_options(parser: argparse.ArgumentParser) -> None:
+    """Options that change the regions and features (shared by analyze and extract)."""
+    parser.add_argument("--habitats", type=_habitats, default=None, metavar="K|auto",
+                        help="number of GMM habitats, or 'auto' to choose 2–4 by BIC (default: auto)")
+    parser.add_argument("--margin-mm", type=float, default=3.0, help="peritumoral shell width in mm (default 3)")
+    parser.add_argument("--params", help="PyRadiomics parameter file (default: Resources/Params/ccrcc_pyradiomics.yaml)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the habitat GMM (default 0)")
+
+
+def _add_extract(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("extract", help="features of every region of every case of a cohort manifest")
+    parser.add_argument("manifest", help="cohort manifest CSV (case_id, image, mask, t_stage, split, …)")
+    parser.add_argument("--out", required=True, help="features table to write (CSV)")
+    parser.add_argument("--jobs", type=int, default=1, help="parallel processes (default 1)")
+    parser.add_argument("--cache", help="cache folder: a re-run only computes what changed")
+    parser.add_argument("--scheduler", help="address of a Dask scheduler to run the cases on")
+    _add_region_options(parser)
+    parser.set_defaults(handler=command_extract)
+
+
 def _add_analyze(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("analyze", help="regions, habitats and features of one CT and tumour mask")
     parser.add_argument("image", help="CT: NRRD, NIfTI (any SimpleITK format) or a DICOM series folder")
@@ -113,11 +148,7 @@ def _add_analyze(subparsers: argparse._SubParsersAction) -> None:
     choose = parser.add_mutually_exclusive_group()
     choose.add_argument("--label", type=int, help="label value of the tumour in the mask")
     choose.add_argument("--segment", help="segment name (Slicer .seg.nrrd)")
-    parser.add_argument("--habitats", type=_habitats, default=None, metavar="K|auto",
-                        help="number of GMM habitats, or 'auto' to choose 2–4 by BIC (default: auto)")
-    parser.add_argument("--margin-mm", type=float, default=3.0, help="peritumoral shell width in mm (default 3)")
-    parser.add_argument("--params", help="PyRadiomics parameter file (default: Resources/Params/ccrcc_pyradiomics.yaml)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the habitat GMM (default 0)")
+    _add_region_options(parser)
     parser.add_argument("--features", choices=["all"], default="all",
                         help="'all': every feature of every region (whole included)")
     parser.add_argument("--overwrite", action="store_true", help="replace results already in --out")
@@ -150,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_analyze(subparsers)
     _add_demo(subparsers)
+    _add_extract(subparsers)
     _add_phantoms(subparsers)
     return parser
 

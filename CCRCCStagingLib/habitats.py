@@ -115,13 +115,20 @@ class HabitatModel(BaseEstimator):
         """Fit on a seeded sample of at most ``sample_size`` voxels, drawn equally from each case so that large
         tumours do not dominate a population model."""
         rng = np.random.default_rng(self.seed)
-        per_case = max(self.sample_size // max(len(cases), 1), 1)
-        samples = []
-        for case in cases:
-            rows = voxel_features(case, self.features, self.kernel_radius)
-            take = min(per_case, len(rows))
-            samples.append(rows[np.sort(rng.choice(len(rows), size=take, replace=False))])
-        sample = np.concatenate(samples)
+        per_case = self.voxels_per_case(len(cases))
+        return self.fit_sample(np.concatenate([self.sample_voxels(case, per_case, rng) for case in cases]))
+
+    def voxels_per_case(self, n_cases: int) -> int:
+        """How many voxels each case contributes to a fit on ``n_cases`` cases."""
+        return max(self.sample_size // max(n_cases, 1), 1)
+
+    def sample_voxels(self, case: HabitatInput, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Feature rows of at most ``n`` tumour voxels of one case, drawn without replacement."""
+        rows = voxel_features(case, self.features, self.kernel_radius)
+        return rows[np.sort(rng.choice(len(rows), size=min(n, len(rows)), replace=False))]
+
+    def fit_sample(self, sample: np.ndarray) -> HabitatModel:
+        """Fit scaler and GMM(s) on voxel feature rows; keep the K with the lowest BIC."""
         candidate_ks = [self.k] if self.k is not None else list(range(self.k_range[0], self.k_range[1] + 1))
         candidate_ks = [k for k in candidate_ks if k <= len(sample)]
         if not candidate_ks:
@@ -160,3 +167,44 @@ class HabitatModel(BaseEstimator):
         labels = np.zeros(case.tumour.shape, dtype=np.uint8)
         labels[case.tumour] = self.order_[components]
         return labels
+
+    def to_dict(self) -> dict:
+        """The fitted model as plain JSON data (no code): parameters, scaler, GMM, BIC curve and ordering."""
+        return {
+            "params": {**self.get_params(), "k_range": list(self.k_range), "features": list(self.features)},
+            "scaler_mean": self.scaler_.mean_.tolist(),
+            "scaler_scale": self.scaler_.scale_.tolist(),
+            "weights": self.gmm_.weights_.tolist(),
+            "means": self.gmm_.means_.tolist(),
+            "covariances": np.asarray(self.gmm_.covariances_).tolist(),
+            "precisions_cholesky": np.asarray(self.gmm_.precisions_cholesky_).tolist(),
+            "bic": {str(k): v for k, v in self.bic_.items()},
+            "k": int(self.k_),
+            "order": self.order_.tolist(),
+            "n_samples": int(self.n_samples_),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> HabitatModel:
+        """Rebuild a fitted model from :meth:`to_dict` data (scikit-learn's own GMM predicts from the arrays)."""
+        params = dict(data["params"])
+        params["k_range"] = tuple(params["k_range"])
+        params["features"] = tuple(params["features"])
+        model = cls(**params)
+        model.scaler_ = StandardScaler()
+        model.scaler_.mean_ = np.array(data["scaler_mean"])
+        model.scaler_.scale_ = np.array(data["scaler_scale"])
+        model.scaler_.var_ = model.scaler_.scale_**2
+        model.scaler_.n_features_in_ = len(model.scaler_.mean_)
+        gmm = GaussianMixture(n_components=int(data["k"]), covariance_type=params["covariance_type"])
+        gmm.weights_ = np.array(data["weights"])
+        gmm.means_ = np.array(data["means"])
+        gmm.covariances_ = np.array(data["covariances"])
+        gmm.precisions_cholesky_ = np.array(data["precisions_cholesky"])
+        gmm.n_features_in_ = gmm.means_.shape[1]
+        model.gmm_ = gmm
+        model.bic_ = {int(k): float(v) for k, v in data["bic"].items()}
+        model.k_ = int(data["k"])
+        model.order_ = np.array(data["order"], dtype=np.uint8)
+        model.n_samples_ = int(data["n_samples"])
+        return model

@@ -67,6 +67,7 @@ SPLIT_NAMES = ("train", "internal_test", "external")
 PAPER_SPLITS = (148 / 323, 38 / 323, 137 / 323)
 HU_MIN, HU_MAX = -1024, 3071
 _FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
+_BOX_MARGIN_MM = 12.0  # room for the irregular fat edges around kidney and tumour inside the 3-D box
 _NOISE_SLAB = 32  # slices of the pre-computed noise slab tiled over the volume outside the 3-D box
 
 
@@ -282,9 +283,9 @@ class PhantomAssumptions:
         margin_roughness_mm=_u(0.0, 0.6, "mm"),
         necrosis_fraction=Dist("beta", 1.2, 11.0, lo=0.0, hi=0.7),
         pseudocapsule=Dist("bernoulli", 0.45),
-        infiltration=Dist("bernoulli", 0.25),
-        infiltration_depth_mm=_u(0.5, 2.5, "mm"),
-        infiltration_coverage=_u(0.03, 0.15),
+        infiltration=Dist("bernoulli", 0.30),  # inflammatory stranding / oedema: the T3a mimic
+        infiltration_depth_mm=_u(1.0, 3.0, "mm"),
+        infiltration_coverage=_u(0.05, 0.20),
         satellite_nodules=Dist("poisson", 0.3, hi=8.0),
         viable_hu=Dist("normal", 140.0, 18.0, lo=100.0, hi=180.0, unit="HU"),
         texture_sd_hu=_u(10.0, 22.0, "HU"),
@@ -298,9 +299,9 @@ class PhantomAssumptions:
         margin_roughness_mm=_u(0.3, 1.5, "mm"),
         necrosis_fraction=Dist("beta", 2.0, 6.0, lo=0.0, hi=0.7),
         pseudocapsule=Dist("bernoulli", 0.15),
-        infiltration=Dist("bernoulli", 0.75),
+        infiltration=Dist("bernoulli", 0.65),  # T3 without visible fat invasion (vein-only, microscopic) is common
         infiltration_depth_mm=_u(1.5, 5.0, "mm"),
-        infiltration_coverage=_u(0.10, 0.40),
+        infiltration_coverage=_u(0.08, 0.35),
         satellite_nodules=Dist("poisson", 2.5, hi=12.0),
         viable_hu=Dist("normal", 135.0, 18.0, lo=100.0, hi=180.0, unit="HU"),
         texture_sd_hu=_u(14.0, 28.0, "HU"),
@@ -707,8 +708,18 @@ class _TumourShape:
         return (self.radius * float(self.axis_factors.max()) * (1.0 + self.lobe_amplitude * (1 - self.lobe_mean))
                 + 4.0 * self.roughness_mm + 1.0)
 
+    @property
+    def half_extent_xyz_mm(self) -> np.ndarray:
+        """Per world axis (x, y, z), a half-extent that surely contains the tumour: its rotated, lobe-inflated
+        ellipsoid's extent (tighter than :attr:`bound_mm` for elongated tumours)."""
+        inflate = self.radius * (1.0 + self.lobe_amplitude * (1 - self.lobe_mean))
+        semi = self.rotation * (self.axis_factors * inflate)
+        return np.sqrt((semi**2).sum(axis=1)) + 4.0 * self.roughness_mm + 1.0
 
-def _make_tumour_shape(radius: float, d: dict[str, float], centre: np.ndarray, rng: np.random.Generator) -> _TumourShape:
+
+def _make_tumour_shape(
+    radius: float, d: dict[str, float], centre: np.ndarray, rng: np.random.Generator
+) -> _TumourShape:
     rotation = _random_rotation(rng)
     e = d["elongation"]
     factors = np.array([1.0 + e, 1.0, 1.0 / (1.0 + e)])
@@ -877,28 +888,172 @@ def _fit_body(frame: _BodyFrame, points_xy: np.ndarray) -> _BodyFrame:
 
 
 def _grid_size_and_extent(
-    size: tuple[int, int, int] | None, spacing: tuple[float, float, float], bound_mm: float, reach_mm: float,
-    margin_mm: float,
+    size: tuple[int, int, int] | None, spacing: tuple[float, float, float], bound_xyz: np.ndarray,
+    reach_xyz: np.ndarray, margin_mm: float,
 ) -> tuple[tuple[int, int, int], np.ndarray]:
     """Grid size (x, y, z) and the half-extent (mm, per axis) around the tumour centre that must lie inside it.
 
-    Automatic size: the tumour's bound plus ``margin_mm`` on every side, rounded up to 8 voxels. A given size may
-    shrink the margin per axis, but never below the tumour's reach (bound + infiltration + 3 mm shell): the
+    Automatic size: the tumour's extent plus ``margin_mm`` on every side, rounded up to 8 voxels. A given size may
+    shrink the margin per axis, but never below the tumour's reach (extent + infiltration + 3 mm shell): the
     peritumoral shell must lie inside the image.
     """
     if size is None:
-        needed = tuple(int(math.ceil(2.0 * (bound_mm + margin_mm) / s)) + 1 for s in spacing)
+        needed = [int(math.ceil(2.0 * (b + margin_mm) / s)) + 1 for b, s in zip(bound_xyz, spacing)]
         size = tuple(int(8 * math.ceil(n / 8)) for n in needed)
     size = _check_triplet(size, "size", int)
-    minimum = tuple(int(math.ceil(2.0 * reach_mm / s)) + 1 for s in spacing)
+    minimum = tuple(int(math.ceil(2.0 * r / s)) + 1 for r, s in zip(reach_xyz, spacing))
     if any(n < m for n, m in zip(size, minimum)):
         raise SettingsError(
             f"size {size} is too small for this tumour and its peritumoral shell: at least {minimum} voxels "
             f"(x, y, z) are needed at spacing {spacing} mm; enlarge size, use a coarser spacing, or leave size=None."
         )
     half_fov = np.array([(n - 1) * s / 2.0 for n, s in zip(size, spacing)])
-    extent = np.minimum(bound_mm + margin_mm, half_fov)
-    return size, np.maximum(extent, reach_mm)
+    extent = np.minimum(bound_xyz + margin_mm, half_fov)
+    return size, np.maximum(extent, reach_xyz)
+
+
+@dataclass(frozen=True)
+class _Case:
+    """Everything drawn for one phantom before any grid-dependent draw (world mm, LPS)."""
+
+    stage: str
+    t_stage: str
+    hu: dict[str, float]
+    anat: dict[str, float]
+    scan: dict[str, float]
+    d: dict[str, float]  # tumour phenotype draws
+    side: float  # +1 left kidney, −1 right
+    k_centre: np.ndarray
+    k_rot: np.ndarray
+    k_semi: np.ndarray
+    k_half: np.ndarray  # half-extent of kidney + perirenal fat per world axis
+    tumour: _TumourShape
+    nodules: list[tuple[np.ndarray, float]]
+    reach: float  # farthest infiltration/nodule from the tumour centre (sphere bound)
+    frame: _BodyFrame
+
+
+def _draw_case(
+    stage: str, rng: np.random.Generator, assumptions: PhantomAssumptions, diameter_mm: float | None
+) -> _Case:
+    """Draw anatomy, tissue densities, scanner and tumour. The order is fixed: these draws (``meta``) come before any
+    draw whose count depends on the grid, so a seed gives the same case at any size/spacing."""
+    pheno = assumptions.phenotype(stage)
+    hu = _draw_group(assumptions.tissue, rng)
+    anat = _draw_group(assumptions.anatomy, rng)
+    scan = _draw_group(assumptions.scanner, rng)
+    d = _draw_phenotype(pheno, rng, diameter_mm)
+    t_stage = _draw_sub_stage(pheno, d["diameter_mm"], rng)
+    hu["infiltration"] = d["viable_hu"] * hu["infiltration_fraction_of_viable"]
+    radius = 0.5 * d["diameter_mm"]
+
+    inner_b = anat["body_semi_ap"] - anat["subcutaneous_fat"] - anat["muscle_wall"]
+    spine = (0.0, inner_b - 40.0)  # vertebral body ~40 mm in front of the posterior muscle wall
+    k_centre, k_rot, k_semi, side = _kidney_frame(anat, spine, rng)
+    t_centre = _tumour_centre_on_kidney(k_centre, k_rot, k_semi, radius, d["centre_offset_radii"], rng)
+    tumour = _make_tumour_shape(radius, d, t_centre, rng)
+    nodules = _nodule_centres(tumour, d, rng)
+    perirenal = anat["perirenal_fat"]
+    reach = tumour.bound_mm + d["infiltration_depth_mm"] + 3.0
+
+    # Body: big enough that kidney + tumour + their fat lie inside the visceral cavity.
+    k_half = np.sqrt(((k_rot * k_semi) ** 2).sum(axis=1)) + perirenal
+    corners = [k_centre[:2] + np.array([sx * k_half[0], sy * k_half[1]]) for sx in (-1, 1) for sy in (-1, 1)]
+    corners += [t_centre[:2] + np.array([sx, sy]) * (reach + perirenal) for sx in (-1, 1) for sy in (-1, 1)]
+    frame = _fit_body(
+        _BodyFrame(0.0, 0.0, anat["body_semi_lr"], anat["body_semi_ap"], anat["subcutaneous_fat"],
+                   anat["muscle_wall"], spine[0], spine[1]),
+        np.array(corners),
+    )
+    return _Case(stage, t_stage, hu, anat, scan, d, side, k_centre, k_rot, k_semi, k_half, tumour, nodules, reach,
+                 frame)
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """The phantom's voxel grid: identity direction; numpy order (z, y, x) for ``shape``/``spacing_np``/``axes``."""
+
+    origin: np.ndarray  # (x, y, z) of voxel 0
+    spacing: tuple[float, float, float]  # (x, y, z)
+    shape: tuple[int, int, int]
+    axes: list[np.ndarray]  # world z, y, x coordinate of each index (float32)
+
+    @property
+    def spacing_np(self) -> tuple[float, float, float]:
+        return (self.spacing[2], self.spacing[1], self.spacing[0])
+
+    def slices(self, lo: np.ndarray, hi: np.ndarray) -> tuple[slice, slice, slice]:
+        return _world_box_to_slices(lo, hi, self.origin, self.spacing, self.shape)
+
+
+def _place_grid(
+    case: _Case, size: tuple[int, int, int] | None, spacing: tuple[float, float, float], margin_mm: float
+) -> _Grid:
+    """Size the grid and centre it on the body in-plane if the tumour + margin still fits, else on the tumour."""
+    t_centre = case.tumour.centre
+    bound_xyz = case.tumour.half_extent_xyz_mm
+    reach_xyz = bound_xyz + case.d["infiltration_depth_mm"] + 3.0
+    size_xyz, extent = _grid_size_and_extent(size, spacing, bound_xyz, reach_xyz, margin_mm)
+    fov = np.array([(n - 1) * s for n, s in zip(size_xyz, spacing)])
+    preferred = np.array([case.frame.centre_x, case.frame.centre_y, t_centre[2]])
+    centre = np.clip(preferred, t_centre + extent - fov / 2.0, t_centre - extent + fov / 2.0)
+    origin = centre - fov / 2.0
+    shape = (size_xyz[2], size_xyz[1], size_xyz[0])
+    axes = [origin[2 - a] + spacing[2 - a] * np.arange(shape[a], dtype=np.float32) for a in range(3)]
+    return _Grid(origin, spacing, shape, axes)
+
+
+@dataclass
+class _Box:
+    """The 3-D part of a phantom: truth and tissue on ``outer`` (``inner`` + PSF context), and the tumour."""
+
+    outer: tuple[slice, ...]
+    inner: tuple[slice, ...]
+    truth: np.ndarray
+    tissue: np.ndarray
+    tumour_sub: tuple[slice, ...]  # the tumour's box, relative to ``outer``
+    tumour: _TumourBox
+    shell_infiltration: float
+
+
+def _build_box(
+    case: _Case, grid: _Grid, plane_truth: np.ndarray, plane_tissue: np.ndarray, pad: tuple[int, ...],
+    rng: np.random.Generator,
+) -> _Box:
+    """Kidney, perirenal fat, tumour and infiltration on a box; outside it the body is slice-invariant."""
+    t_centre, perirenal, reach = case.tumour.centre, case.anat["perirenal_fat"], case.reach
+    # The margin covers the irregular edges of the fat around kidney and tumour: nothing but the slice-invariant
+    # body may lie outside this box, or the pasted box would not equal a whole-volume rendering.
+    lo_w = np.minimum(case.k_centre - case.k_half, t_centre - reach - perirenal) - _BOX_MARGIN_MM
+    hi_w = np.maximum(case.k_centre + case.k_half, t_centre + reach + perirenal) + _BOX_MARGIN_MM
+    inner = grid.slices(lo_w, hi_w)
+    outer = _grow(inner, pad, grid.shape)
+    coords = tuple(a[s] for a, s in zip(grid.axes, outer))
+    shape = tuple(s.stop - s.start for s in outer)
+    truth = np.broadcast_to(plane_truth[outer[1], outer[2]][None], shape).copy()
+    tissue = np.broadcast_to(plane_tissue[outer[1], outer[2]][None], shape).copy()
+
+    def sub_box(centre: np.ndarray, half: np.ndarray | float) -> tuple[tuple[slice, ...], tuple[np.ndarray, ...]]:
+        sub = _sub_box(grid.slices(centre - half, centre + half), outer)
+        return sub, tuple(c[s] for c, s in zip(coords, sub))
+
+    # Fat displaced around the tumour, then the kidney with its own fat capsule — each on its own box.
+    fat_reach = reach + perirenal
+    fsub, fcoords = sub_box(t_centre, fat_reach + _BOX_MARGIN_MM)
+    _paint_fat_ball(truth[fsub], tissue[fsub], fcoords, grid.spacing_np, t_centre, fat_reach, case.hu, rng)
+    ksub, kcoords = sub_box(case.k_centre, case.k_half + _BOX_MARGIN_MM)
+    _paint_kidney(truth[ksub], tissue[ksub], kcoords, grid.spacing_np, case.k_centre, case.k_rot, case.k_semi,
+                  case.anat, case.hu, rng)
+
+    sub, sub_coords = sub_box(t_centre, reach)
+    tb = _tumour_on_box(case.tumour, sub_coords, grid.spacing_np, case.d, case.hu, rng)
+    t_truth, t_tissue = truth[sub], tissue[sub]  # views: painting them paints the box
+    fat_like = (t_tissue == Tissue.FAT) | (t_tissue == Tissue.SINUS_FAT)
+    t_truth[tb.mask] = tb.truth[tb.mask]
+    t_tissue[tb.mask] = np.where(tb.necrosis_weight[tb.mask] > 0.5, Tissue.TUMOUR_NECROSIS, Tissue.TUMOUR_VIABLE)
+    shell = _infiltrate(t_truth, t_tissue, tb.outside_mm, tb.mask, fat_like, grid.spacing_np, case.d,
+                        case.hu["infiltration"], sub_coords, case.nodules, rng)
+    return _Box(outer, inner, truth, tissue, sub, tb, shell)
 
 
 def make_phantom(
@@ -916,7 +1071,8 @@ def make_phantom(
         stage: ``"low"`` (T1–T2) or ``"high"`` (T3–T4).
         seed: the whole case (anatomy, tumour, scanner, noise) is a deterministic function of it.
         size: grid size (x, y, z) in voxels; ``None`` = smallest grid covering the tumour with
-            ``assumptions.grid_margin_mm`` (15 mm) on every side. A grid of 512×512 in-plane is centred on the
+            ``assumptions.grid_margin_mm`` (15 mm) on every side. A given size may shrink that margin down to the
+            tumour's 3 mm shell plus infiltration (else :class:`SettingsError`); a 512×512 grid is centred on the
             body where the tumour allows it.
         spacing: voxel spacing (x, y, z) in mm; default 0.78 × 0.78 × 1.25 (the paper's 1.25 mm slices).
         tumour_diameter_mm: override the drawn nominal diameter (low-stage sub-stage follows it).
@@ -930,124 +1086,50 @@ def make_phantom(
     if tumour_diameter_mm is not None and not (0 < float(tumour_diameter_mm) < 400):
         raise SettingsError(f"tumour_diameter_mm must be between 0 and 400 mm, not {tumour_diameter_mm!r}.")
     rng = np.random.default_rng(seed)
-    pheno = assumptions.phenotype(stage)
+    case = _draw_case(stage, rng, assumptions, tumour_diameter_mm)
+    grid = _place_grid(case, size, spacing, assumptions.grid_margin_mm)
 
-    # Every drawn parameter (``meta``) comes before any draw whose count depends on the grid, so a seed gives the
-    # same case (anatomy, tumour, scanner) at any size/spacing; only the noise/texture realisations differ.
-    hu = _draw_group(assumptions.tissue, rng)
-    anat = _draw_group(assumptions.anatomy, rng)
-    scan = _draw_group(assumptions.scanner, rng)
-    d = _draw_phenotype(pheno, rng, tumour_diameter_mm)
-    t_stage = _draw_sub_stage(pheno, d["diameter_mm"], rng)
-    hu["infiltration"] = d["viable_hu"] * hu["infiltration_fraction_of_viable"]
-    radius = 0.5 * d["diameter_mm"]
+    px, py = np.broadcast_arrays(grid.axes[2][None, :], grid.axes[1][:, None])
+    plane_truth, plane_tissue = _body_plane(px, py, case.frame, case.hu, (spacing[1], spacing[0]), rng)
+    scanner = _scanner_for(grid.spacing_np, 0, case.scan)
+    box = _build_box(case, grid, plane_truth, plane_tissue, _pad_for(scanner), rng)
+    image_np = _render(grid.shape, 0, plane_truth, box.outer, box.inner, box.truth, scanner, rng)
 
-    inner_b = anat["body_semi_ap"] - anat["subcutaneous_fat"] - anat["muscle_wall"]
-    spine = (0.0, inner_b - 40.0)
-    k_centre, k_rot, k_semi, side = _kidney_frame(anat, spine, rng)
-    t_centre = _tumour_centre_on_kidney(k_centre, k_rot, k_semi, radius, d["centre_offset_radii"], rng)
-    shape_ = _make_tumour_shape(radius, d, t_centre, rng)
-    nodules = _nodule_centres(shape_, d, rng)
-    perirenal = anat["perirenal_fat"]
-    reach = shape_.bound_mm + d["infiltration_depth_mm"] + 3.0  # farthest infiltration/nodule from the centre
-
-    # Body: big enough that kidney + tumour + their fat lie inside the visceral cavity.
-    k_half = np.sqrt(((k_rot * k_semi) ** 2).sum(axis=1)) + perirenal
-    corners = [k_centre[:2] + np.array([sx * k_half[0], sy * k_half[1]]) for sx in (-1, 1) for sy in (-1, 1)]
-    corners += [t_centre[:2] + np.array([sx, sy]) * (reach + perirenal) for sx in (-1, 1) for sy in (-1, 1)]
-    frame = _fit_body(
-        _BodyFrame(0.0, 0.0, anat["body_semi_lr"], anat["body_semi_ap"], anat["subcutaneous_fat"],
-                   anat["muscle_wall"], spine[0], spine[1]),
-        np.array(corners),
+    mask_np = np.zeros(grid.shape, dtype=np.uint8)
+    mask_np[tuple(slice(o.start + s.start, o.start + s.stop) for o, s in zip(box.outer, box.tumour_sub))] = \
+        box.tumour.mask
+    tissue_np = np.broadcast_to(np.expand_dims(plane_tissue, 0), grid.shape).copy()
+    tissue_np[box.inner] = box.tissue[tuple(slice(i.start - o.start, i.stop - o.start)
+                                            for i, o in zip(box.inner, box.outer))]
+    return Phantom(
+        image=_to_image(image_np, spacing, grid.origin),
+        mask=_to_image(mask_np, spacing, grid.origin),
+        stage=stage,
+        t_stage=case.t_stage,
+        meta=_phantom_meta(case, box, seed, spacing),
+        tissues=_to_image(tissue_np, spacing, grid.origin),
     )
 
-    # Grid: (x, y, z) sizes; centre on the body in-plane if the tumour + margin still fits, else on the tumour.
-    size_xyz, extent = _grid_size_and_extent(size, spacing, shape_.bound_mm, reach, assumptions.grid_margin_mm)
-    fov = np.array([(n - 1) * s for n, s in zip(size_xyz, spacing)])
-    preferred = np.array([frame.centre_x, frame.centre_y, t_centre[2]])
-    lo = t_centre + extent - fov / 2.0
-    hi = t_centre - extent + fov / 2.0
-    grid_centre = np.clip(preferred, lo, hi)
-    origin = grid_centre - fov / 2.0
-    shape = (size_xyz[2], size_xyz[1], size_xyz[0])
-    spacing_np = (spacing[2], spacing[1], spacing[0])
-    axes_mm = [origin[2] + spacing[2] * np.arange(shape[0], dtype=np.float32),
-               origin[1] + spacing[1] * np.arange(shape[1], dtype=np.float32),
-               origin[0] + spacing[0] * np.arange(shape[2], dtype=np.float32)]
 
-    # The slice-invariant body plane (y, x).
-    px, py = axes_mm[2][None, :], axes_mm[1][:, None]
-    px, py = np.broadcast_arrays(px, py)
-    plane_truth, plane_tissue = _body_plane(px, py, frame, hu, (spacing[1], spacing[0]), rng)
-
-    scanner = _scanner_for(spacing_np, 0, scan)
-    pad = _pad_for(scanner)
-
-    # The 3-D box: kidney + perirenal fat + tumour reach, in voxels.
-    lo_w = np.minimum(k_centre - k_half, t_centre - reach - perirenal)
-    hi_w = np.maximum(k_centre + k_half, t_centre + reach + perirenal)
-    box_inner = _world_box_to_slices(lo_w, hi_w, origin, spacing, shape)
-    box_outer = _grow(box_inner, pad, shape)
-    coords = tuple(a[s] for a, s in zip(axes_mm, box_outer))
-    box_shape = tuple(s.stop - s.start for s in box_outer)
-
-    truth = np.broadcast_to(plane_truth[box_outer[1], box_outer[2]][None], box_shape).copy()
-    tissue = np.broadcast_to(plane_tissue[box_outer[1], box_outer[2]][None], box_shape).copy()
-    # Perirenal fat around the tumour, then kidney (its fat capsule, cortex, medulla, sinus) — each on its own box.
-    fat_reach = reach + perirenal
-    fsub = _sub_box(_world_box_to_slices(t_centre - fat_reach - 5, t_centre + fat_reach + 5, origin, spacing, shape),
-                    box_outer)
-    fcoords = tuple(c[s] for c, s in zip(coords, fsub))
-    _paint_fat_ball(truth[fsub], tissue[fsub], fcoords, spacing_np, t_centre, fat_reach, hu, rng)
-    ksub = _sub_box(_world_box_to_slices(k_centre - k_half - 5, k_centre + k_half + 5, origin, spacing, shape),
-                    box_outer)
-    kcoords = tuple(c[s] for c, s in zip(coords, ksub))
-    _paint_kidney(truth[ksub], tissue[ksub], kcoords, spacing_np, k_centre, k_rot, k_semi, anat, hu, rng)
-
-    # Tumour in its own sub-box of the 3-D box.
-    sub = _sub_box(_world_box_to_slices(t_centre - reach, t_centre + reach, origin, spacing, shape), box_outer)
-    sub_coords = tuple(c[s] for c, s in zip(coords, sub))
-    tb = _tumour_on_box(shape_, sub_coords, spacing_np, d, hu, rng)
-    t_truth, t_tissue = truth[sub], tissue[sub]
-    fat_like = (t_tissue == Tissue.FAT) | (t_tissue == Tissue.SINUS_FAT)
-    t_truth[tb.mask] = tb.truth[tb.mask]
-    t_tissue[tb.mask] = np.where(tb.necrosis_weight[tb.mask] > 0.5, Tissue.TUMOUR_NECROSIS, Tissue.TUMOUR_VIABLE)
-    shell_infiltration = _infiltrate(t_truth, t_tissue, tb.outside_mm, tb.mask, fat_like, spacing_np, d,
-                                     hu["infiltration"], sub_coords, nodules, rng)
-
-    image_np = _render(shape, 0, plane_truth, box_outer, box_inner, truth, scanner, rng)
-    mask_np = np.zeros(shape, dtype=np.uint8)
-    full_sub = tuple(slice(o.start + s.start, o.start + s.stop) for o, s in zip(box_outer, sub))
-    mask_np[full_sub] = tb.mask
-    tissue_np = np.broadcast_to(np.expand_dims(plane_tissue, 0), shape).copy()
-    rel = tuple(slice(i.start - o.start, i.stop - o.start) for i, o in zip(box_inner, box_outer))
-    tissue_np[box_inner] = tissue[rel]
-
-    voxel_ml = float(np.prod(spacing)) / 1000.0
-    n_mask = int(tb.mask.sum())
-    meta = {
+def _phantom_meta(case: _Case, box: _Box, seed: int, spacing: tuple[float, float, float]) -> dict:
+    """Drawn parameters plus a few measured ones (volume, necrosis, shell infiltration); JSON-serialisable."""
+    mask = box.tumour.mask
+    n_mask = int(mask.sum())
+    return {
         "generator_version": GENERATOR_VERSION,
         "seed": int(seed),
-        "stage": stage,
-        "t_stage": t_stage,
-        "laterality": "left" if side > 0 else "right",
-        **{k: float(v) for k, v in d.items()},
-        "tumour_volume_ml": n_mask * voxel_ml,
-        "necrosis_fraction_measured": float(tb.necrosis_weight[tb.mask].mean()) if n_mask else 0.0,
-        "shell3mm_fat_infiltrated_fraction": shell_infiltration,
-        "n_satellite_nodules": len(nodules),
-        **{f"hu_{k}": float(v) for k, v in hu.items()},
-        **{f"anatomy_{k}": float(v) for k, v in anat.items()},
-        **{f"scanner_{k}": float(v) for k, v in scan.items()},
+        "stage": case.stage,
+        "t_stage": case.t_stage,
+        "laterality": "left" if case.side > 0 else "right",
+        **{k: float(v) for k, v in case.d.items()},
+        "tumour_volume_ml": n_mask * float(np.prod(spacing)) / 1000.0,
+        "necrosis_fraction_measured": float(box.tumour.necrosis_weight[mask].mean()) if n_mask else 0.0,
+        "shell3mm_fat_infiltrated_fraction": box.shell_infiltration,
+        "n_satellite_nodules": len(case.nodules),
+        **{f"hu_{k}": float(v) for k, v in case.hu.items()},
+        **{f"anatomy_{k}": float(v) for k, v in case.anat.items()},
+        **{f"scanner_{k}": float(v) for k, v in case.scan.items()},
     }
-    return Phantom(
-        image=_to_image(image_np, spacing, origin),
-        mask=_to_image(mask_np, spacing, origin),
-        stage=stage,
-        t_stage=t_stage,
-        meta=meta,
-        tissues=_to_image(tissue_np, spacing, origin),
-    )
 
 
 def _world_box_to_slices(
@@ -1065,8 +1147,11 @@ def _world_box_to_slices(
 
 def _sub_box(box: tuple[slice, ...], outer: tuple[slice, ...]) -> tuple[slice, ...]:
     """``box`` (grid indices) intersected with ``outer`` and expressed relative to ``outer``."""
-    return tuple(slice(max(b.start, o.start) - o.start, max(min(b.stop, o.stop) - o.start, max(b.start, o.start) - o.start))
-                 for b, o in zip(box, outer))
+    out = []
+    for b, o in zip(box, outer):
+        start = max(b.start, o.start) - o.start
+        out.append(slice(start, max(min(b.stop, o.stop) - o.start, start)))
+    return tuple(out)
 
 
 def _paint_fat_ball(
@@ -1077,7 +1162,7 @@ def _paint_fat_ball(
     if truth.size == 0:
         return
     dx, dy, dz = _offsets(coords, centre)
-    edge = radius + 4.0 * _smooth_noise(truth.shape, spacing_np, 8.0, rng)
+    edge = radius + 4.0 * np.clip(_smooth_noise(truth.shape, spacing_np, 8.0, rng), -2.0, 2.0)  # ≤ +8 mm
     zone = np.sqrt(dx * dx + dy * dy + dz * dz) <= edge
     truth[zone] = hu["fat"]
     tissue[zone] = Tissue.FAT
@@ -1094,7 +1179,8 @@ def _paint_kidney(
     semi = [float(v) for v in k_semi]
     pr = anat["perirenal_fat"]
     wobble = _smooth_noise(truth.shape, spacing_np, 10.0, rng)
-    fat_zone = sum((q[i] / (semi[i] + pr)) ** 2 for i in range(3)) <= 1.0 + 0.15 * wobble
+    # Clipped so that the capsule reaches at most ~11 mm beyond semi + perirenal (inside the 3-D box margin).
+    fat_zone = sum((q[i] / (semi[i] + pr)) ** 2 for i in range(3)) <= 1.0 + 0.15 * np.clip(wobble, -2.0, 2.0)
     truth[fat_zone] = hu["fat"]
     tissue[fat_zone] = Tissue.FAT
 
@@ -1207,6 +1293,23 @@ def _box_corners_xy(labels: sitk.Image, box: tuple[slice, ...]) -> np.ndarray:
     return np.array(corners)
 
 
+def _body_frame_for_labels(
+    px: np.ndarray, py: np.ndarray, label_corners_xy: np.ndarray, anat: dict[str, float]
+) -> _BodyFrame:
+    """Body centred in the field of view (as scanners centre patients), ~84 % × 64 % of it, enlarged so that the
+    labelled organs and their perirenal fat lie in the visceral cavity; the spine sits between the kidneys when
+    both are labelled (the labels span > 120 mm left–right), behind the organs' antero-posterior middle."""
+    margin = anat["perirenal_fat"] + 5.0
+    corners = np.concatenate([label_corners_xy + np.array([sx, sy]) * margin for sx in (-1, 1) for sy in (-1, 1)])
+    cx, cy = 0.5 * float(px.min() + px.max()), 0.5 * float(py.min() + py.max())
+    lx, ly = label_corners_xy[:, 0], label_corners_xy[:, 1]
+    spine_x = 0.5 * float(lx.min() + lx.max()) if np.ptp(lx) > 120.0 else cx
+    spine_y = 0.5 * float(ly.min() + ly.max()) + 5.0
+    frame = _BodyFrame(cx, cy, 0.42 * float(np.ptp(px)), 0.32 * float(np.ptp(py)), anat["subcutaneous_fat"],
+                       anat["muscle_wall"], spine_x, spine_y)
+    return _fit_body(frame, corners)
+
+
 def _union_box(a: tuple[slice, ...] | None, b: tuple[slice, ...] | None) -> tuple[slice, ...]:
     if a is None:
         return b
@@ -1287,18 +1390,7 @@ def synthesize_ct_from_labels(
     # Body plane, centred in the field of view and large enough for the labelled organs and their fat.
     px, py = _physical_plane(labels, slice_axis, shape)
     label_box = _union_box(kidney_box, tumour_box)
-    corners = _box_corners_xy(labels, label_box)
-    margin = perirenal + 5.0
-    corners = np.concatenate([corners + np.array([sx, sy]) * margin for sx in (-1, 1) for sy in (-1, 1)])
-    cx, cy = 0.5 * float(px.min() + px.max()), 0.5 * float(py.min() + py.max())
-    lab_x = _box_corners_xy(labels, label_box)
-    spine_x = 0.5 * float(lab_x[:, 0].min() + lab_x[:, 0].max()) if np.ptp(lab_x[:, 0]) > 120.0 else cx
-    spine_y = 0.5 * float(lab_x[:, 1].min() + lab_x[:, 1].max()) + 5.0
-    frame = _fit_body(
-        _BodyFrame(cx, cy, 0.42 * float(np.ptp(px)), 0.32 * float(np.ptp(py)), anat["subcutaneous_fat"],
-                   anat["muscle_wall"], spine_x, spine_y),
-        corners,
-    )
+    frame = _body_frame_for_labels(px, py, _box_corners_xy(labels, label_box), anat)
     plane_spacing = tuple(spacing_np[a] for a in range(3) if a != slice_axis)
     plane_truth, _ = _body_plane(px, py, frame, hu, plane_spacing, rng)
 
@@ -1376,7 +1468,9 @@ def _check_splits(splits: tuple[float, float, float]) -> np.ndarray:
     try:
         values = np.array([float(s) for s in splits], dtype=float)
     except (TypeError, ValueError):
-        raise SettingsError(f"splits must be three fractions (train, internal_test, external), not {splits!r}.") from None
+        raise SettingsError(
+            f"splits must be three fractions (train, internal_test, external), not {splits!r}."
+        ) from None
     if values.shape != (3,) or np.any(values < 0) or not np.all(np.isfinite(values)) or abs(values.sum() - 1) > 0.01:
         raise SettingsError(
             f"splits must be three non-negative fractions (train, internal_test, external) summing to 1, "
@@ -1425,8 +1519,12 @@ def write_cohort(
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise SettingsError(f"The number of cases must be a positive integer, not {n!r}.")
-    if not (0.0 <= float(fraction_high) <= 1.0):
-        raise SettingsError(f"fraction_high must lie between 0 and 1, not {fraction_high!r}.")
+    try:
+        fraction_ok = 0.0 <= float(fraction_high) <= 1.0
+    except (TypeError, ValueError):
+        fraction_ok = False
+    if not fraction_ok:
+        raise SettingsError(f"fraction_high must be a number between 0 and 1, not {fraction_high!r}.")
     split_fractions = _check_splits(splits)
     out_dir = Path(out_dir)
     manifest = out_dir / "manifest.csv"
@@ -1454,7 +1552,8 @@ def write_cohort(
             sitk.WriteImage(phantom.image, str(out_dir / image_rel), useCompression=True)
             sitk.WriteImage(phantom.mask, str(out_dir / mask_rel), useCompression=True)
         except RuntimeError as error:
-            raise OutputError(f"Cannot write case {case_id} into {out_dir}: {str(error).strip().splitlines()[-1]}") from None
+            reason = str(error).strip().splitlines()[-1] if str(error).strip() else "unknown reason"
+            raise OutputError(f"Cannot write case {case_id} into {out_dir}: {reason}") from None
         rows.append({"case_id": case_id, "image": image_rel, "mask": mask_rel, "t_stage": phantom.t_stage,
                      "split": split, "os_time": os_time, "os_event": os_event})
         params.append({"case_id": case_id, "split": split, **phantom.meta})

@@ -73,3 +73,14 @@ def test_other_feature_sets_work(features: tuple[str, ...]) -> None:
     case = _two_compartment_case(seed=5)
     labels = HabitatModel(k=2, features=features, seed=0).fit([case]).predict(case)
     assert set(np.unique(labels[case.tumour])) == {1, 2}
+
+
+def test_model_round_trips_through_plain_json_data() -> None:
+    import json
+
+    training = [_two_compartment_case(seed=s) for s in range(3)]
+    model = HabitatModel(k_range=(2, 3), seed=0, sample_size=3000).fit(training)
+    rebuilt = HabitatModel.from_dict(json.loads(json.dumps(model.to_dict())))
+    case = _two_compartment_case(seed=42)
+    np.testing.assert_array_equal(rebuilt.predict(case), model.predict(case))
+    assert rebuilt.bic_ == pytest.approx(model.bic_)

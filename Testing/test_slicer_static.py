@@ -1,0 +1,325 @@
+"""Static checks of the Slicer extension: what would only break inside Slicer or once installed from the
+Extensions Manager, checked without Slicer."""
+
+from __future__ import annotations
+
+import ast
+import importlib.metadata
+import json
+import re
+import struct
+import subprocess
+import sys
+import tomllib
+import typing
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+import pytest
+
+from slicer_harness import MODULE_FILE, REPO_ROOT, loadModule
+
+UI_FILE = REPO_ROOT / "CCRCCStaging" / "Resources" / "UI" / "CCRCCStaging.ui"
+REQUIREMENTS_FILE = REPO_ROOT / "CCRCCStaging" / "Resources" / "requirements.txt"
+# Packages Slicer ships in its own Python (never to be replaced by pip), and the one SlicerRadiomics provides.
+SLICER_PACKAGES = {"numpy", "scipy", "simpleitk", "vtk"}
+SLICER_RADIOMICS_PACKAGES = {"pyradiomics", "pyradiomics-bhklab"}
+
+
+@pytest.fixture(scope="module")
+def ccrcc():
+    return loadModule()
+
+
+#
+# The module file
+#
+
+
+def test_moduleImportsQuicklyWithoutSlicerOnlyModules():
+    probe = f"""
+import importlib.util, json, sys, time
+for name in ("slicer", "qt", "ctk", "vtk", "vtkmodules", "SampleData"):
+    sys.modules[name] = None  # import of these now raises ImportError, as outside Slicer
+start = time.perf_counter()
+spec = importlib.util.spec_from_file_location("CCRCCStaging", {str(MODULE_FILE)!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+print(json.dumps({{
+    "seconds": time.perf_counter() - start,
+    "inSlicerApp": module.IN_SLICER_APP,
+    "classes": [name for name in ("CCRCCStaging", "CCRCCStagingParameterNode", "CCRCCStagingWidget",
+                                  "CCRCCStagingLogic", "CCRCCStagingTest") if hasattr(module, name)],
+    "heavy": sorted(set(sys.modules) & {{"numpy", "SimpleITK", "scipy", "sklearn", "radiomics", "CCRCCStagingLib"}}),
+}}))
+"""
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(completed.stdout)
+    assert report["inSlicerApp"] is False
+    assert len(report["classes"]) == 5
+    assert report["heavy"] == []  # the library and its dependencies load in the CLI's process, not Slicer's
+    assert report["seconds"] < 0.5
+
+
+def test_slicerRunsEveryTestOfTheSelfTest():
+    tree = ast.parse(MODULE_FILE.read_text())
+    testClass = next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "CCRCCStagingTest")
+    methods = {node.name: node for node in testClass.body if isinstance(node, ast.FunctionDef)}
+    called = {node.func.attr for node in ast.walk(methods["runTest"])
+              if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)}
+    tests = {name for name in methods if name.startswith("test_")}
+    assert tests and tests <= called
+
+
+#
+# The .ui file and the parameter node
+#
+
+
+def uiWidgets():
+    root = ElementTree.parse(UI_FILE).getroot()
+    return {widget.get("name"): widget for widget in root.iter("widget")}
+
+
+def parameterName(widget):
+    for prop in widget.findall("property"):
+        if prop.get("name") == "SlicerParameterName":
+            return prop.findtext("string")
+    return None
+
+
+def test_everyWidgetTheCodeUsesIsInTheUi():
+    used = set(re.findall(r"\b(?:self|widget)\.ui\.(\w+)", MODULE_FILE.read_text()))
+    assert used, "the module uses no widget?"
+    assert used - set(uiWidgets()) == set()
+
+
+def test_everyBoundWidgetHasAParameterOfAMatchingType(ccrcc):
+    hints = ccrcc.CCRCCStagingParameterNode.__annotations__
+
+    def baseType(name):
+        hint = hints[name]
+        return typing.get_args(hint)[0] if typing.get_origin(hint) is typing.Annotated else hint
+
+    # What parameterNodeWrapper's GUI connectors accept for each widget class used in the .ui.
+    accepts = {
+        "qMRMLNodeComboBox": lambda name: "vtkMRML" in str(hints[name]),
+        "QDoubleSpinBox": lambda name: baseType(name) is float,
+        "QCheckBox": lambda name: baseType(name) is bool,
+        # A combo box needs the Choice annotation (outside Slicer: its list of choices).
+        "QComboBox": lambda name: baseType(name) is str and typing.get_origin(hints[name]) is typing.Annotated,
+    }
+    bound = {name: widget.get("class") for widget in uiWidgets().values() if (name := parameterName(widget))}
+    assert set(bound) == {"inputVolume", "marginMm", "habitats", "showHabitats"}
+    for name, widgetClass in bound.items():
+        assert name in hints, name
+        assert accepts[widgetClass](name), (name, widgetClass, hints[name])
+
+
+def test_whatTheLogicWritesIsDeclaredInTheParameterNode(ccrcc):
+    declared = ccrcc.CCRCCStagingParameterNode.__annotations__
+    assert {ccrcc.RESULT_PARAMETER, ccrcc.FEATURE_TABLE_PARAMETER} <= set(declared)
+
+
+#
+# CMake: every file listed, so that it is there once installed
+#
+
+
+def cmakeListedFiles(cmakeFile: Path) -> set[Path]:
+    """Files named in MODULE_PYTHON_SCRIPTS and MODULE_PYTHON_RESOURCES, resolved like CMake does."""
+    text = re.sub(r"#.*", "", cmakeFile.read_text())
+    moduleName = re.search(r"set\(\s*MODULE_NAME\s+(\S+)\s*\)", text).group(1)
+    listed = set()
+    for block in re.findall(r"set\(\s*MODULE_PYTHON_(?:SCRIPTS|RESOURCES)\s+([^)]*)\)", text):
+        for entry in block.split():
+            listed.add((cmakeFile.parent / entry.replace("${MODULE_NAME}", moduleName)).resolve())
+    return listed
+
+
+def filesUnder(folder: Path) -> set[Path]:
+    return {path.resolve() for path in folder.rglob("*")
+            if path.is_file() and path.name != "CMakeLists.txt" and "__pycache__" not in path.parts}
+
+
+def unlisted(cmakeFile: Path, *folders: Path) -> list[str]:
+    listed = cmakeListedFiles(cmakeFile)
+    return sorted(str(path.relative_to(REPO_ROOT.resolve())) if path.is_relative_to(REPO_ROOT.resolve()) else str(path)
+                  for folder in folders for path in filesUnder(folder) - listed)
+
+
+def test_theListingCheckFindsAnUnlistedFile(tmp_path):
+    (tmp_path / "Lib").mkdir()
+    for name in ("__init__.py", "a.py", "b.py"):
+        (tmp_path / "Lib" / name).write_text("")
+    (tmp_path / "Lib" / "CMakeLists.txt").write_text(
+        "set(MODULE_NAME Lib)\nset(MODULE_PYTHON_SCRIPTS\n  __init__.py\n  a.py # b.py\n  )\n")
+    assert [Path(path).name for path in unlisted(tmp_path / "Lib" / "CMakeLists.txt", tmp_path / "Lib")] == ["b.py"]
+
+
+@pytest.mark.parametrize("cmakeFile, folders", [
+    ("CCRCCStaging/CMakeLists.txt", ["CCRCCStaging"]),
+    # The library's CMakeLists also installs the repository's Resources/ (parameters, model, sample case).
+    ("CCRCCStagingLib/CMakeLists.txt", ["CCRCCStagingLib", "Resources"]),
+])
+def test_everyFileIsListedInCMake(cmakeFile, folders):
+    missing = unlisted(REPO_ROOT / cmakeFile, *(REPO_ROOT / folder for folder in folders))
+    assert missing == [], f"add to {cmakeFile}: {missing}"
+
+
+@pytest.mark.parametrize("cmakeFile", ["CCRCCStaging/CMakeLists.txt", "CCRCCStagingLib/CMakeLists.txt"])
+def test_everyFileListedInCMakeExists(cmakeFile):
+    assert sorted(str(path) for path in cmakeListedFiles(REPO_ROOT / cmakeFile) if not path.is_file()) == []
+
+
+def test_rootCMakeListsDeclaresTheExtension():
+    text = (REPO_ROOT / "CMakeLists.txt").read_text()
+    subdirectories = set(re.findall(r"add_subdirectory\((\w+)\)", text))
+    assert subdirectories == {path.parent.name for path in REPO_ROOT.glob("*/CMakeLists.txt")}
+    assert re.search(r'set\(EXTENSION_CATEGORY "Quantification"\)', text)
+    assert "SlicerRadiomics" in re.search(r"set\(EXTENSION_DEPENDS ([^)]*)\)", text).group(1).split()
+    for variable in ("HOMEPAGE", "CONTRIBUTORS", "DESCRIPTION", "ICONURL", "SCREENSHOTURLS"):
+        assert re.search(rf"set\(EXTENSION_{variable} \S", text), variable
+
+
+def test_noPythonFileInTheRepositoryRoot():
+    # Slicer may take a .py beside the module folders for a module of its own.
+    assert sorted(path.name for path in REPO_ROOT.glob("*.py")) == []
+
+
+def test_iconIsA128PixelPng():
+    data = (REPO_ROOT / "CCRCCStaging" / "Resources" / "Icons" / "CCRCCStaging.png").read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", data[16:24]) == (128, 128)
+
+
+#
+# Python dependencies inside Slicer
+#
+
+
+def normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def requirementName(requirement: str) -> str:
+    return normalized(re.split(r"[<>=!~\[; ]", requirement.strip(), maxsplit=1)[0])
+
+
+def moduleRequirements() -> list[str]:
+    lines = (line.split("#")[0].strip() for line in REQUIREMENTS_FILE.read_text().splitlines())
+    return [line for line in lines if line]
+
+
+def test_requirementsNeverReplaceSlicerPackagesAndMatchPyproject():
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    projectSpecs = {requirementName(spec): spec.replace(" ", "") for spec in pyproject["project"]["dependencies"]}
+    for requirement in moduleRequirements():
+        name = requirementName(requirement)
+        assert name not in SLICER_PACKAGES | SLICER_RADIOMICS_PACKAGES, requirement
+        assert projectSpecs.get(name) == requirement.replace(" ", ""), f"{requirement} differs from pyproject.toml"
+
+
+def analyzeImports() -> set[str]:
+    """Top-level names of the third-party modules that ``ccrcc-staging analyze`` can import: the imports of
+    cli.command_analyze, followed through the library's modules (all their imports, at any depth)."""
+    libraryDir = REPO_ROOT / "CCRCCStagingLib"
+    cliTree = ast.parse((libraryDir / "cli.py").read_text())
+    analyze = next(node for node in ast.walk(cliTree) if isinstance(node, ast.FunctionDef) and node.name == "command_analyze")
+    moduleLevel = [node for node in cliTree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    pending, seen, thirdParty = [("cli", moduleLevel + list(ast.walk(analyze)))], set(), set()
+    while pending:
+        moduleName, nodes = pending.pop()
+        for node in nodes:
+            targets = []
+            if isinstance(node, ast.Import):
+                thirdParty.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                thirdParty.add(node.module.split(".")[0])
+            elif isinstance(node, ast.ImportFrom):
+                targets = [node.module] if node.module else [alias.name for alias in node.names]
+            for target in targets:
+                path = libraryDir / f"{target.split('.')[0]}.py"
+                if path.is_file() and target not in seen:
+                    seen.add(target)
+                    pending.append((target, list(ast.walk(ast.parse(path.read_text())))))
+    return {name for name in thirdParty if name not in sys.stdlib_module_names and name != "CCRCCStagingLib"}
+
+
+def installedWithDependencies(names: set[str]) -> set[str]:
+    """The distributions ``names`` and everything they require (from the installed metadata)."""
+    closure, pending = set(), list(names)
+    while pending:
+        name = pending.pop()
+        if name in closure:
+            continue
+        closure.add(name)
+        try:
+            requires = importlib.metadata.requires(name) or []
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        pending.extend(requirementName(spec) for spec in requires if "extra ==" not in spec)
+    return closure
+
+
+def test_requirementsCoverWhatTheAnalysisImports():
+    distributions = importlib.metadata.packages_distributions()
+    available = installedWithDependencies({requirementName(line) for line in moduleRequirements()}) | SLICER_PACKAGES
+    imported = analyzeImports()
+    assert {"numpy", "SimpleITK", "radiomics"} <= imported  # the walk does reach the pipeline
+    missing = {module: distributions.get(module) for module in imported
+               if not {normalized(name) for name in distributions.get(module, [module])}
+               & (available | SLICER_RADIOMICS_PACKAGES)}
+    assert missing == {}, f"add to CCRCCStaging/Resources/requirements.txt: {missing}"
+
+
+#
+# Results panel and CLI output, without Slicer
+#
+
+
+RESULT_WITHOUT_MODEL = {
+    "regions": {"whole": {"voxels": 1000, "volume_ml": 1.0}, "peri": {"voxels": 900, "volume_ml": 0.9, "label": 10},
+                "sub2": {"voxels": 400, "volume_ml": 0.4, "label": 2}, "sub1": {"voxels": 600, "volume_ml": 0.6, "label": 1}},
+    "habitats_k": 2, "bic": {"2": 1.0}, "warnings": [], "settings": {"margin_mm": 3.0},
+}
+PREDICTION = {"t_stage_group": "high", "probability_high": 0.723, "threshold": 0.5, "radscore": 0.31,
+              "radscore_cutoff": 0.12, "risk_group": "high",
+              "model": {"id": "demo", "sha256": "0" * 64, "training_data": "synthetic", "intended_use": "demo",
+                        "demonstration": True}}
+
+
+def test_resultWithoutModelShowsNoPrediction(ccrcc):
+    summary = ccrcc.resultSummary(RESULT_WITHOUT_MODEL)
+    assert summary["tStage"] is None and summary["radscore"] is None and summary["notice"] is None
+    assert summary["habitats"] == "2"
+    assert summary["volumes"] == "Tumour 1.00 mL, Habitat 1 0.60 mL, Habitat 2 0.40 mL, Peritumoral 3 mm 0.90 mL"
+    assert summary["warnings"] is None
+
+
+def test_resultWithModelShowsPredictionAndTheDemonstrationNotice(ccrcc):
+    summary = ccrcc.resultSummary({**RESULT_WITHOUT_MODEL, **PREDICTION, "warnings": ["far from training data"]})
+    assert summary["tStage"] == "T3–T4 (P(T3–T4) = 0.72, threshold 0.50)"
+    assert summary["radscore"] == "0.310 (cutoff 0.120): high-risk group"
+    assert summary["notice"] == "Demonstration model, not for clinical use."
+    assert summary["warnings"] == "far from training data"
+    ownModel = {**PREDICTION["model"], "demonstration": False}
+    assert ccrcc.resultSummary({**RESULT_WITHOUT_MODEL, **PREDICTION, "model": ownModel})["notice"] is None
+
+
+def test_cliOutputGivesProgressAndTheErrorSentence(ccrcc):
+    progress = []
+    output = ccrcc._CliOutput(lambda *step: progress.append(step))
+    for line in ("progress: 0.35 extracting features of sub1", "progress: 1.7 done",
+                 "warning: the tumour touches the edge", "error: The mask is empty: draw the tumour first."):
+        output.addLine(line)
+    assert progress == [(0.35, "extracting features of sub1"), (1.0, "done")]
+    assert str(output.failure(2)) == "The mask is empty: draw the tumour first."
+    unexpected = str(output.failure(1))
+    assert "exit code 1" in unexpected and "warning: the tumour touches the edge" in unexpected
+
+    argparseStyle = ccrcc._CliOutput(None)
+    argparseStyle.addLine("usage: ccrcc-staging analyze [-h] …")
+    argparseStyle.addLine("ccrcc-staging analyze: error: unrecognized arguments: --model /x")
+    assert str(argparseStyle.failure(2)) == "unrecognized arguments: --model /x"
