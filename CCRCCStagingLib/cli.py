@@ -25,9 +25,9 @@ def _progress(fraction: float, message: str) -> None:
     print(f"progress: {fraction:.2f} {message}", file=sys.stderr, flush=True)
 
 
-def _habitats(value: str) -> int | None:
+def _habitats(value: str) -> int | str:
     if value == "auto":
-        return None
+        return value
     try:
         return int(value)
     except ValueError:
@@ -35,22 +35,47 @@ def _habitats(value: str) -> int | None:
 
 
 def _settings_from(args: argparse.Namespace):
-    """Settings from the command line (one place that maps options to :class:`Settings`)."""
+    """Settings from the region options, or None when none was given (a model then brings its own)."""
     from .settings import DEFAULT_PARAMS_FILE, HabitatSettings, Settings
 
+    given = (args.habitats, args.margin_mm, args.params, args.seed)
+    if all(value is None for value in given):
+        return None
     return Settings(
         params_file=Path(args.params) if args.params else DEFAULT_PARAMS_FILE,
-        margin_mm=args.margin_mm,
-        habitats=HabitatSettings(k=args.habitats, seed=args.seed),
+        margin_mm=3.0 if args.margin_mm is None else args.margin_mm,
+        habitats=HabitatSettings(k=None if args.habitats in (None, "auto") else args.habitats, seed=args.seed or 0),
     )
+
+
+def _model_dir(args: argparse.Namespace) -> Path | None:
+    """The model to predict with: --model, else the bundled one; none with --no-model."""
+    from .case import BUNDLED_MODEL_DIR
+
+    if args.no_model:
+        return None
+    return Path(args.model) if args.model else BUNDLED_MODEL_DIR
 
 
 def _summary(result: dict, out_dir: Path) -> str:
     regions = result["regions"]
-    return (
+    lines = [
         f"{result['case_id']}: tumour {regions['whole']['volume_ml']:.1f} mL, {result['habitats_k']} habitats, "
         f"shell {regions['peri']['volume_ml']:.1f} mL, {result['n_features']} features → {out_dir}"
-    )
+    ]
+    if "t_stage_group" in result:
+        group = "T3–T4 (high)" if result["t_stage_group"] == "high" else "T1–T2 (low)"
+        lines += [
+            f"  predicted T stage: {group}, P(T3–T4) = {result['probability_high']:.2f} "
+            f"(threshold {result['threshold']:.2f})",
+            f"  Radscore {result['radscore']:.3f} (cutoff {result['radscore_cutoff']:.3f}): {result['risk_group']} risk",
+            f"  model {result['model']['id']}"
+            + (" — demonstration model trained on synthetic phantoms, NOT for clinical use"
+               if result["model"]["demonstration"] else ""),
+        ]
+    elif "prediction_withheld" in result:
+        lines.append(f"  no prediction: {result['prediction_withheld']}")
+    return "\n".join(lines)
 
 
 def _print_warnings(result: dict) -> None:
@@ -63,8 +88,9 @@ def command_analyze(args: argparse.Namespace) -> int:
     from .case import analyze
 
     result = analyze(
-        Path(args.image), Path(args.mask), Path(args.out), _settings_from(args),
-        label=args.label, segment=args.segment, overwrite=args.overwrite, progress=_progress,
+        Path(args.image), Path(args.mask), Path(args.out), _settings_from(args), model_dir=_model_dir(args),
+        all_features=args.features == "all", label=args.label, segment=args.segment, overwrite=args.overwrite,
+        progress=_progress,
     )
     _print_warnings(result)
     print(_summary(result, Path(args.out)))
@@ -73,14 +99,13 @@ def command_analyze(args: argparse.Namespace) -> int:
 
 def command_demo(args: argparse.Namespace) -> int:
     """Analyse the sample case shipped in Resources/Sample and print a short summary."""
-    from .case import analyze
+    from .case import BUNDLED_MODEL_DIR, analyze
     from .sample import SEGMENT_NAME, sample_paths
-    from .settings import Settings
 
     ct_path, segmentation_path = sample_paths()
     out_dir = Path(args.out)
     result = analyze(
-        ct_path, segmentation_path, out_dir, Settings(), segment=SEGMENT_NAME,
+        ct_path, segmentation_path, out_dir, None, model_dir=BUNDLED_MODEL_DIR, segment=SEGMENT_NAME,
         overwrite=args.out == DEMO_OUT, progress=_progress,
     )
     _print_warnings(result)
@@ -91,15 +116,51 @@ def command_demo(args: argparse.Namespace) -> int:
 def command_extract(args: argparse.Namespace) -> int:
     """Features of every region of every case of a manifest."""
     from .cohort import extract_cohort
+    from .settings import Settings
 
     summary = extract_cohort(
-        Path(args.manifest), Path(args.out), _settings_from(args), jobs=args.jobs,
+        Path(args.manifest), Path(args.out), _settings_from(args) or Settings(), jobs=args.jobs,
         cache_dir=Path(args.cache) if args.cache else None, scheduler=args.scheduler,
     )
     print(
         f"{summary.n_cases} cases ({summary.n_failed} failed, {summary.n_from_cache} from cache) → "
         f"{summary.features_csv}; habitat model {summary.habitat_model_json}"
     )
+    return 0
+
+
+def command_train(args: argparse.Namespace) -> int:
+    """Selection, six classifiers per region and the combined model, Radscore, survival; writes a model folder."""
+    from .training import TrainingSettings, train
+
+    settings = TrainingSettings(
+        classifiers=tuple(args.classifiers.split(",")), mix_subregion=args.mix_subregion,
+        deploy_classifier=args.deploy, seed=args.seed,
+    )
+    result = train(Path(args.features), Path(args.out), settings)
+    deployed = [m for m in result.summary["metrics"] if (m["region"], m["classifier"]) == ("mix", args.deploy)]
+    for row in deployed:
+        print(f"{args.deploy.upper()} VOI_mix ({result.mix_subregion} + peri), {row['split']}: AUC {row['auc']:.3f} "
+              f"({row['auc_ci_lower']:.3f}–{row['auc_ci_upper']:.3f})")
+    print(f"model folder {args.out} (report: {Path(args.out) / 'training_report.html'})")
+    return 0
+
+
+def command_evaluate(args: argparse.Namespace) -> int:
+    """Score another cohort with a trained model folder."""
+    from .training import evaluate
+
+    summary = evaluate(Path(args.model), Path(args.features), Path(args.out))
+    print(f"{len(summary['metrics'])} metric rows → {Path(args.out) / 'metrics.csv'}")
+    return 0
+
+
+def command_build_demo_model(args: argparse.Namespace) -> int:
+    """Rebuild the bundled demonstration model from synthetic phantoms (the committed command)."""
+    from .demo_model import build_demo_model
+
+    out_dir = build_demo_model(Path(args.out), Path(args.work), n=args.n, jobs=args.jobs, seed=args.seed)
+    print(f"demonstration model → {out_dir} (model card: {out_dir / 'MODEL_CARD.md'})")
     return 0
 
 
@@ -122,11 +183,11 @@ def command_phantoms(args: argparse.Namespace) -> int:
 
 def _add_region_options(parser: argparse.ArgumentParser) -> None:
     """Options that change the regions and features (shared by analyze and extract)."""
-    parser.add_argument("--habitats", type=_habitats, default=None, metavar="K|auto",
+    parser.add_argument("--habitats", type=_habitats, metavar="K|auto",
                         help="number of GMM habitats, or 'auto' to choose 2–4 by BIC (default: auto)")
-    parser.add_argument("--margin-mm", type=float, default=3.0, help="peritumoral shell width in mm (default 3)")
+    parser.add_argument("--margin-mm", type=float, help="peritumoral shell width in mm (default 3)")
     parser.add_argument("--params", help="PyRadiomics parameter file (default: Resources/Params/ccrcc_pyradiomics.yaml)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the habitat GMM (default 0)")
+    parser.add_argument("--seed", type=int, help="seed of the habitat GMM (default 0)")
 
 
 def _add_extract(subparsers: argparse._SubParsersAction) -> None:
@@ -140,6 +201,27 @@ def _add_extract(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=command_extract)
 
 
+def _add_train(subparsers: argparse._SubParsersAction) -> None:
+    from .models import CLASSIFIERS
+
+    parser = subparsers.add_parser("train", help="train the paper's models on a features table from 'extract'")
+    parser.add_argument("features", help="features table (CSV) written by 'ccrcc-staging extract'")
+    parser.add_argument("--out", required=True, help="model folder to write")
+    parser.add_argument("--classifiers", default=",".join(CLASSIFIERS), help="comma-separated (default: all six)")
+    parser.add_argument("--mix-subregion", default="auto", help="subregion combined with peri (default: auto)")
+    parser.add_argument("--deploy", default="svm", choices=["svm", "lr"], help="model used by analyze (default svm)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of folds and models (default 0)")
+    parser.set_defaults(handler=command_train)
+
+
+def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("evaluate", help="score another cohort with a trained model folder")
+    parser.add_argument("model", help="model folder written by 'ccrcc-staging train'")
+    parser.add_argument("features", help="features table of the cohort (from 'extract' with the model's settings)")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.set_defaults(handler=command_evaluate)
+
+
 def _add_analyze(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("analyze", help="regions, habitats and features of one CT and tumour mask")
     parser.add_argument("image", help="CT: NRRD, NIfTI (any SimpleITK format) or a DICOM series folder")
@@ -149,8 +231,12 @@ def _add_analyze(subparsers: argparse._SubParsersAction) -> None:
     choose.add_argument("--label", type=int, help="label value of the tumour in the mask")
     choose.add_argument("--segment", help="segment name (Slicer .seg.nrrd)")
     _add_region_options(parser)
-    parser.add_argument("--features", choices=["all"], default="all",
-                        help="'all': every feature of every region (whole included)")
+    models = parser.add_mutually_exclusive_group()
+    models.add_argument("--model", help="model folder from 'ccrcc-staging train' (default: the bundled model)")
+    models.add_argument("--no-model", action="store_true", help="regions and features only, no prediction")
+    parser.add_argument("--features", choices=["model", "all"], default="model",
+                        help="'model' (default): only what the model needs; 'all': every feature of every region "
+                        "(always the case without a model)")
     parser.add_argument("--overwrite", action="store_true", help="replace results already in --out")
     parser.set_defaults(handler=command_analyze)
 
@@ -171,6 +257,19 @@ def _add_phantoms(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=command_phantoms)
 
 
+def _add_build_demo_model(subparsers: argparse._SubParsersAction) -> None:
+    from .case import BUNDLED_MODEL_DIR
+    from .demo_model import DEMO_COHORT_SIZE, DEMO_SEED
+
+    parser = subparsers.add_parser("build-demo-model", help="rebuild the bundled demonstration model (synthetic data)")
+    parser.add_argument("--out", default=str(BUNDLED_MODEL_DIR), help="bundle folder (default: the bundled model)")
+    parser.add_argument("--work", default="build/demo-model", help="working folder (cohort, features, cache)")
+    parser.add_argument("--n", type=int, default=DEMO_COHORT_SIZE, help=f"cohort size (default {DEMO_COHORT_SIZE})")
+    parser.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
+    parser.add_argument("--seed", type=int, default=DEMO_SEED, help=f"seed (default {DEMO_SEED})")
+    parser.set_defaults(handler=command_build_demo_model)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ccrcc-staging",
@@ -182,7 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analyze(subparsers)
     _add_demo(subparsers)
     _add_extract(subparsers)
+    _add_train(subparsers)
+    _add_evaluate(subparsers)
     _add_phantoms(subparsers)
+    _add_build_demo_model(subparsers)
     return parser
 
 

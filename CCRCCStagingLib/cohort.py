@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import SimpleITK as sitk
 
 from .errors import CCRCCStagingError, ManifestError, SettingsError
 from .habitats import HabitatModel
@@ -49,6 +50,11 @@ class ExtractionSummary:
 def habitat_model_path(features_csv: Path) -> Path:
     """Where the population habitat model is stored: beside the features table."""
     return features_csv.with_name(features_csv.stem + ".habitats.json")
+
+
+def settings_path(features_csv: Path) -> Path:
+    """Where the extraction settings are stored: beside the features table (a trained model carries them)."""
+    return features_csv.with_name(features_csv.stem + ".settings.json")
 
 
 def repeat_features_path(features_csv: Path) -> Path:
@@ -102,6 +108,11 @@ class _Cache:
                 temporary.write_text(json.dumps(value))
 
 
+def mask_volume_ml(mask: sitk.Image) -> float:
+    """Tumour volume as drawn (voxel count × voxel volume on the CT grid): the volume-only baseline's input."""
+    return float(sitk.GetArrayViewFromImage(mask).sum()) * float(np.prod(mask.GetSpacing())) / 1000.0
+
+
 def _case_seed(seed: int, case_id: str) -> int:
     """A per-case seed that does not depend on the order cases are processed in."""
     return int.from_bytes(hashlib.sha256(f"{seed}:{case_id}".encode()).digest()[:8], "little")
@@ -136,8 +147,7 @@ def _features_task(
     try:
         loaded = load_case(case.image, mask, label=case.label, segment=case.segment)
         analysis = analyze_case(loaded.image.image, loaded.mask, settings, HabitatModel.from_dict(habitat_model))
-        summary = analysis.region_summary()
-        row.update(habitats_k=analysis.regions.habitats_k, tumour_volume_ml=summary["whole"]["volume_ml"])
+        row.update(habitats_k=analysis.regions.habitats_k, tumour_volume_ml=mask_volume_ml(loaded.mask))
         row.update(analysis.features)
         if analysis.warnings:
             row["warnings"] = analysis.warnings
@@ -225,6 +235,8 @@ def extract_cohort(
     out_csv.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(habitat_model_path(out_csv)) as path:
         path.write_text(json.dumps(model_data, indent=1) + "\n")
+    with atomic_path(settings_path(out_csv)) as path:
+        path.write_text(json.dumps(settings.to_dict(), indent=1, default=str) + "\n")
 
     def tasks_for(pairs: list[tuple[CohortCase, Path]]) -> list[_Task]:
         return [

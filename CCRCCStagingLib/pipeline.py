@@ -183,22 +183,26 @@ def extract_region_features(
     wanted: Iterable[str] | None = None,
     progress: Progress = _no_progress,
 ) -> tuple[dict[str, float], list[str]]:
-    """Features of every region (``wanted=None``) or only the named ``<region>_<feature>`` ones."""
+    """Features of every region (``wanted=None``) or only the named ``<region>_<feature>`` ones.
+
+    All regions go through one :func:`features.extract_regions` call, so regions with the same PyRadiomics crop share
+    their filtered images; the values are those of PyRadiomics ``execute()`` on each region alone."""
     requests = _requests_by_region(wanted)
-    masks = regions.masks()
+    masks = {
+        name: regions.region_image(region)
+        for name, region in regions.masks().items()
+        if requests is None or name in requests
+    }
+    region_values, failures = feature_extraction.extract_regions(
+        regions.image, masks, spec, None if requests is None else {name: requests[name] for name in masks}, progress
+    )
     values: dict[str, float] = {}
     warnings = []
-    todo = [name for name in masks if requests is None or name in requests]
-    for index, name in enumerate(todo):
-        progress(index / max(len(todo), 1), f"extracting features of {name}")
-        try:
-            region_values = feature_extraction.extract(
-                regions.image, regions.region_image(masks[name]), spec, None if requests is None else requests[name]
-            )
-        except RegionError as error:
-            warnings.append(f"No features for region {name}: {error}")
+    for name in masks:
+        if name in failures:
+            warnings.append(f"No features for region {name}: {failures[name]}")
             continue
-        values.update({feature_extraction.region_feature_name(name, k): v for k, v in region_values.items()})
+        values.update({feature_extraction.region_feature_name(name, k): v for k, v in region_values[name].items()})
     return values, warnings
 
 

@@ -24,7 +24,9 @@ from .settings import Settings
 RESULT_FILE = "result.json"
 FEATURES_FILE = "features.csv"
 REGIONS_FILE = "regions.nrrd"
-OUTPUT_FILES = (RESULT_FILE, FEATURES_FILE, REGIONS_FILE)
+#: The resampled CT in the regions' box (int16 HU): what the report draws the overlays on.
+CT_BOX_FILE = "ct_box.nrrd"
+OUTPUT_FILES = (RESULT_FILE, FEATURES_FILE, REGIONS_FILE, CT_BOX_FILE)
 
 _VERSIONED_PACKAGES = ("ccrcc-staging", "pyradiomics-bhklab", "numpy", "SimpleITK", "scikit-learn", "scipy")
 
@@ -121,9 +123,13 @@ def _current_umask() -> int:
 
 
 def write_case_outputs(out_dir: Path, result: dict[str, Any], analysis: CaseAnalysis) -> None:
-    """Write ``regions.nrrd``, ``features.csv`` and, last, ``result.json`` (its presence marks a complete run)."""
+    """Write ``regions.nrrd``, ``ct_box.nrrd``, ``features.csv`` and, last, ``result.json`` (its presence marks a
+    complete run)."""
     with atomic_path(out_dir / REGIONS_FILE) as path:
         sitk.WriteImage(analysis.regions.labelmap(), str(path), useCompression=True)
+    with atomic_path(out_dir / CT_BOX_FILE) as path:
+        hu = sitk.Cast(sitk.Round(sitk.Clamp(analysis.regions.image, lowerBound=-32768, upperBound=32767)), sitk.sitkInt16)
+        sitk.WriteImage(hu, str(path), useCompression=True)
     with atomic_path(out_dir / FEATURES_FILE) as path:
         write_feature_rows(path, [{"case_id": result["case_id"], **analysis.features}])
     with atomic_path(out_dir / RESULT_FILE) as path:

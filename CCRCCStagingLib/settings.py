@@ -68,15 +68,33 @@ class Settings:
     #: Peritumoral shell: voxels outside the tumour with 0 < distance <= margin_mm (the paper: 3 mm).
     margin_mm: float = 3.0
     habitats: HabitatSettings = field(default_factory=HabitatSettings)
+    #: PyRadiomics parameters given inline (a trained model carries the ones it was trained with); when set,
+    #: ``params_file`` only records where they came from.
+    inline_params: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not self.margin_mm > 0:
             raise SettingsError(f"The peritumoral margin must be positive, got {self.margin_mm} mm.")
-        if not Path(self.params_file).is_file():
+        if self.inline_params is None and not Path(self.params_file).is_file():
             raise SettingsError(f"PyRadiomics parameter file not found: {self.params_file}.")
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Settings:
+        """Settings as recorded by :meth:`to_dict` (e.g. in a model), with the PyRadiomics parameters inline."""
+        habitats = dict(data["habitats"])
+        habitats["k_range"] = tuple(habitats["k_range"])
+        habitats["features"] = tuple(habitats["features"])
+        return cls(
+            params_file=Path(data["params_file"]),
+            margin_mm=float(data["margin_mm"]),
+            habitats=HabitatSettings(**habitats),
+            inline_params=data["pyradiomics_params"],
+        )
+
     def pyradiomics_params(self) -> dict[str, Any]:
-        """The parsed PyRadiomics parameter file (``imageType``, ``featureClass``, ``setting``)."""
+        """The PyRadiomics parameters (``imageType``, ``featureClass``, ``setting``)."""
+        if self.inline_params is not None:
+            return self.inline_params
         return load_params_file(Path(self.params_file))
 
     @property
@@ -92,6 +110,7 @@ class Settings:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, with the parameter file's content (not only its path) so results are self-describing."""
         data = dataclasses.asdict(self)
+        del data["inline_params"]
         data["params_file"] = str(self.params_file)
         data["pyradiomics_params"] = self.pyradiomics_params()
         return data

@@ -61,7 +61,9 @@ def test_analyze_a_phantom(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     phantom = make_phantom("low", seed=3, tumour_diameter_mm=22.0)
     image_path, mask_path = _write_case(tmp_path / "case", phantom.image, phantom.mask)
 
-    assert main(["analyze", str(image_path), str(mask_path), "--out", str(tmp_path / "out"), "--habitats", "2"]) == 0
+    assert main(
+        ["analyze", str(image_path), str(mask_path), "--out", str(tmp_path / "out"), "--habitats", "2", "--no-model"]
+    ) == 0
 
     result = _check_outputs(tmp_path / "out", phantom.image)
     assert result["habitats_k"] == 2
@@ -78,7 +80,7 @@ def test_analyze_a_real_kits19_segmentation_with_a_synthetic_ct(tmp_path: Path) 
 
     code = main(
         ["analyze", str(tmp_path / "ct.nii.gz"), str(shared_data_path("kits19", "segmentations", "case_00061.nii.gz")),
-         "--label", "2", "--habitats", "2", "--out", str(tmp_path / "out")]
+         "--label", "2", "--habitats", "2", "--no-model", "--out", str(tmp_path / "out")]
     )
 
     assert code == 0
