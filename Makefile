@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow bench clean-venv
+.PHONY: demo test test-slow demo-model clean-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow
+
+# Rebuild the bundled demonstration model from synthetic phantoms (the committed command; see its model card).
+demo-model: $(STAMP)
+	$(BIN)/ccrcc-staging build-demo-model
 
 clean-venv:
 	rm -rf $(VENV)

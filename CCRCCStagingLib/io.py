@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from .checks import component_warning, require_finite, slice_thickness_warning
 from .errors import GeometryError, ImageFormatError, InputFileError, MaskError
 
 #: DICOM tags kept from a series (for the report and DICOM SEG export).
@@ -53,8 +54,10 @@ class LoadedCase:
 def load_case(image_path: Path, mask_path: Path, label: int | None = None, segment: str | None = None) -> LoadedCase:
     """Read, check and align a CT and its tumour mask; the mask is resampled onto the CT grid if only the grid differs."""
     loaded = read_image(Path(image_path))
+    require_finite(loaded.image, f"The image {image_path}")
     mask, description = read_mask(Path(mask_path), label=label, segment=segment)
     aligned, warnings = align_mask_to_image(loaded.image, mask)
+    warnings += slice_thickness_warning(loaded.image) + component_warning(aligned)
     return LoadedCase(loaded, aligned, Path(mask_path), description, loaded.warnings + warnings)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from . import features as feature_extraction
+from .checks import intensity_warning, small_tumour_warning
 from .errors import RegionError
 from .habitats import HabitatInput, HabitatModel
 from .regions import (
@@ -163,7 +164,7 @@ def build_regions(
     ``habitat_model``: a fitted population model to apply; without one, habitats are fit on this case alone."""
     box, tumour = resampled.box, resampled.tumour
     peri = peritumoral_shell(tumour, tuple(reversed(box.spacing)), settings.margin_mm)
-    warnings = []
+    warnings = intensity_warning(sitk.GetArrayViewFromImage(resampled.image)) + small_tumour_warning(int(tumour.sum()))
     missing = shell_missing_fraction(tumour, box, settings.margin_mm)
     if missing > 0:
         warnings.append(

@@ -124,7 +124,20 @@ def _first_best(scores: np.ndarray) -> int:
     return int(np.flatnonzero(np.isclose(scores, best, rtol=_TIE_RTOL, atol=_TIE_ATOL))[0])
 
 
-class MRMRSelector(SelectorMixin, BaseEstimator):
+class _LabelledSelector(SelectorMixin, BaseEstimator):
+    """A selector fitted with the label that keeps the columns flagged in ``support_``."""
+
+    def _get_support_mask(self) -> np.ndarray:
+        check_is_fitted(self, "support_")
+        return self.support_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
+
+
+class MRMRSelector(_LabelledSelector):
     """Maximum relevance minimum redundancy selection with mutual information (Peng et al. 2005).
 
     Relevance is MI(feature; label); redundancy is the mean MI(feature; already selected features). Features
@@ -201,14 +214,6 @@ class MRMRSelector(SelectorMixin, BaseEstimator):
             )
         return np.asarray(ranking, dtype=np.intp)
 
-    def _get_support_mask(self) -> np.ndarray:
-        check_is_fitted(self, "support_")
-        return self.support_
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        return tags
 
 
 def _binary_labels(y: np.ndarray) -> np.ndarray:
@@ -233,7 +238,7 @@ def _check_fold_counts(y: np.ndarray, cv: int) -> None:
         )
 
 
-class LassoSelector(SelectorMixin, BaseEstimator):
+class LassoSelector(_LabelledSelector):
     """Keep the features with a non-zero coefficient in a Gaussian LASSO on the 0/1 label.
 
     The penalty is chosen by ``LassoCV`` with ``StratifiedKFold(cv, shuffle=True, random_state)`` folds
@@ -329,14 +334,6 @@ class LassoSelector(SelectorMixin, BaseEstimator):
         X = validate_data(self, X, dtype=np.float64, reset=False)
         return self.intercept_ + X @ self.coef_
 
-    def _get_support_mask(self) -> np.ndarray:
-        check_is_fitted(self, "support_")
-        return self.support_
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        return tags
 
 
 def intraclass_correlation(ratings: np.ndarray, kind: Literal["ICC2", "ICC3"] = "ICC2") -> np.ndarray:
