@@ -2,29 +2,51 @@
 
 An adapter between MRML and the ``CCRCCStagingLib`` command line: it writes the CT and the radiologist's tumour
 segment to a temporary folder, runs ``python -m CCRCCStagingLib.cli analyze`` in a child process (so that
-Slicer's window never freezes), and turns the outputs back into segments, a table and the parameter node.
-Everything scientific happens in the library.
+Slicer's window never freezes), and turns the outputs back into segments, a table and the parameter node; the
+report is rendered the same way (``… report``). Everything scientific happens in the library. Running the CLI and
+reading its outputs are in the ``CCRCCStagingHelpers`` package beside this file.
 
 The file imports without Slicer (only the standard library at import time) so that it can be checked by
 plain Python, and its Logic runs on the ``slicer-core`` wheel's MRML outside the application (the tests).
 """
 
-import collections
-import importlib.metadata
-import importlib.util
+import importlib
 import json
 import logging
 import os
-import queue
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
+
+# The helpers are found beside this file: Slicer puts its module folders on sys.path; plain Python (the tests,
+# which load this file by path) may not.
+_MODULE_DIR = os.path.dirname(os.path.abspath(__file__))
+if _MODULE_DIR not in sys.path:
+    sys.path.insert(0, _MODULE_DIR)
+
+from CCRCCStagingHelpers import AnalysisError, ReportExistsError  # noqa: E402, F401 (ReportExistsError: for callers)
+from CCRCCStagingHelpers import export as reportFiles  # noqa: E402
+from CCRCCStagingHelpers.results import (  # noqa: E402
+    BUNDLED_MODEL_ID,
+    DEMONSTRATION_MODEL_NOTICE,
+    MODEL_BUNDLED,
+    MODEL_CHOICES,
+    MODEL_FOLDER,
+    MODEL_MANIFEST,
+    MODEL_NONE,
+    readFeatureRows,
+    readModelInfo,
+    regionColor,
+    regionDisplayName,
+    resultMarginMm,
+    resultSummary,
+)
+from CCRCCStagingHelpers.runner import CliOutput, CliRunner, QtCliRunner  # noqa: E402
 
 try:  # MRML: the application's, or the slicer-core wheel's outside it
     import slicer
@@ -46,47 +68,23 @@ try:  # the Slicer application
     from slicer.util import VTKObservationMixin
 
     IN_SLICER_APP = True
-except ImportError:
-    # Outside the application only the Logic is used. These stand-ins let the GUI classes be defined
-    # (never instantiated) and give the Logic the same parameter node as Slicer's base class would.
+except ImportError:  # outside the application only the Logic is used
     IN_SLICER_APP = False
     qt = None
-    vtkMRMLScalarVolumeNode = vtkMRMLSegmentationNode = vtkMRMLTableNode = "vtkMRMLNode"
-
-    def _(text):
-        return text
-
-    def parameterNodeWrapper(classtype):
-        return classtype
-
-    def Choice(choices):
-        return choices
-
-    def WithinRange(minimum, maximum):
-        return (minimum, maximum)
-
-    class _ApplicationOnly:
-        """Base of the module, widget and test classes, which are defined here but used only in Slicer."""
-
-    ScriptedLoadableModule = ScriptedLoadableModuleWidget = ScriptedLoadableModuleTest = _ApplicationOnly
-    VTKObservationMixin = object
-
-    class ScriptedLoadableModuleLogic:
-        """What the Logic needs of Slicer's base class: the module's singleton parameter node."""
-
-        def __init__(self):
-            self.moduleName = type(self).__name__[: -len("Logic")]
-
-        def getParameterNode(self):
-            parameterNode = slicer.mrmlScene.GetSingletonNode(self.moduleName, "vtkMRMLScriptedModuleNode")
-            if not parameterNode:
-                parameterNode = slicer.mrmlScene.CreateNodeByClass("vtkMRMLScriptedModuleNode")
-                parameterNode.UnRegister(None)
-                parameterNode.SetSingletonTag(self.moduleName)
-                parameterNode.SetAttribute("ModuleName", self.moduleName)
-                parameterNode.SetName(self.moduleName)
-                parameterNode = slicer.mrmlScene.AddNode(parameterNode)
-            return parameterNode
+    from CCRCCStagingHelpers.outsideSlicer import (  # noqa: F401
+        Choice,
+        ScriptedLoadableModule,
+        ScriptedLoadableModuleLogic,
+        ScriptedLoadableModuleTest,
+        ScriptedLoadableModuleWidget,
+        VTKObservationMixin,
+        WithinRange,
+        _,
+        parameterNodeWrapper,
+        vtkMRMLScalarVolumeNode,
+        vtkMRMLSegmentationNode,
+        vtkMRMLTableNode,
+    )
 
 
 CITATION = (
@@ -95,7 +93,6 @@ CITATION = (
     "doi:10.1186/s13244-026-02226-3"
 )
 CLINICAL_USE_NOTICE = "Research and demonstration use only, not for clinical use."
-DEMONSTRATION_MODEL_NOTICE = "Demonstration model, not for clinical use."
 
 #: Segment tags: which segments this module made (and may replace), and which region each one shows.
 GENERATED_TAG = "CCRCCStaging.generated"
@@ -105,22 +102,12 @@ REGION_TAG = "CCRCCStaging.region"
 RESULT_PARAMETER = "resultJson"
 FEATURE_TABLE_PARAMETER = "featureTable"
 
-#: The CLI's exit code for a user mistake; it then prints one line ``error: <sentence>``.
-EXIT_USER_ERROR = 2
-
-# Okabe-Ito colours: told apart by colour-blind readers too, and fixed so that Habitat k looks the same in
-# every case. The shell gets the yellow that none of the habitats uses.
-HABITAT_COLORS = ((0.90, 0.62, 0.00), (0.34, 0.71, 0.91), (0.00, 0.62, 0.45), (0.80, 0.47, 0.65))
-PERITUMORAL_COLOR = (0.94, 0.89, 0.26)
-
-_PROGRESS_LINE = re.compile(r"^progress:\s*([0-9.]+)\s*(.*)$")
-# "error: …" from the CLI, "ccrcc-staging analyze: error: …" from argparse.
-_ERROR_LINE = re.compile(r"(?:^|: )error: (.*)$")
-_HABITAT_REGION = re.compile(r"^sub(\d+)$")
-
-
-class AnalysisError(Exception):
-    """The analysis could not be done. The message is a sentence for the user (the CLI's own for a user mistake)."""
+#: Region settings of an analysis without a model (with a model they are the model's).
+DEFAULT_MARGIN_MM = 3.0
+DEFAULT_HABITATS = "auto"
+HABITAT_CHOICES = ("auto", "2", "3", "4")
+#: QSettings key of the folder the last report was exported to.
+REPORT_FOLDER_SETTING = "CCRCCStaging/reportFolder"
 
 
 #
@@ -139,9 +126,11 @@ class CCRCCStaging(ScriptedLoadableModule):
             "Predicts the pathological T stage group (T1–T2 or T3–T4) of a clear cell renal cell carcinoma "
             "from a CT and the radiologist's tumour segmentation: the tumour is split into Gaussian-mixture "
             "habitats, a peritumoral shell is added, and radiomics features of these regions feed the model. "
-            "The habitats and the shell are added as segments to the tumour's segmentation.<br><br>"
+            "The habitats and the shell are added as segments to the tumour's segmentation; Export report writes "
+            "an HTML and PDF report of the case.<br><br>"
             "Method: {citation}<br><br><b>{notice}</b> The bundled model is a demonstration model trained on "
-            "synthetic data; train your own with <code>ccrcc-staging train</code>."
+            "synthetic data; train your own with <code>ccrcc-staging train</code> and choose its folder as the "
+            "model."
         ).format(citation=CITATION, notice=CLINICAL_USE_NOTICE)
         self.parent.acknowledgementText = _(
             "Implements the method of {citation}. Features are computed with PyRadiomics."
@@ -150,7 +139,7 @@ class CCRCCStaging(ScriptedLoadableModule):
 
 
 #
-# Sample data
+# Sample data and bundled resources
 #
 
 
@@ -162,6 +151,11 @@ def libraryRoot():
         if (candidate / "CCRCCStagingLib" / "__init__.py").is_file():
             return candidate
     raise AnalysisError(f"CCRCCStagingLib was not found beside {moduleDir}; reinstall the CCRCCStaging extension.")
+
+
+def bundledModelDir():
+    """The bundled demonstration model's folder (it may be absent from a build without it)."""
+    return libraryRoot() / "Resources" / "Models" / BUNDLED_MODEL_ID
 
 
 SAMPLE_FILES = (("ccrcc_sample_ct.nrrd", "VolumeFile"), ("ccrcc_sample_tumour.seg.nrrd", "SegmentationFile"))
@@ -202,22 +196,36 @@ class CCRCCStagingParameterNode:
     """
     inputVolume - the CT.
     segmentationNode, segmentId - the radiologist's tumour segment (synced by hand with the segment selector).
-    modelPath - a model folder; empty for the bundled model.
-    marginMm - width of the peritumoral shell.
-    habitats - "auto" (2-4 by BIC) or a fixed count.
+    modelChoice - "bundled" (default), "folder" (modelPath) or "none" (regions and features only).
+    modelPath - the model folder the user picked.
+    marginMm, habitats - width of the peritumoral shell and "auto" (2-4 by BIC) or a fixed habitat count, for an
+        analysis without a model (a model brings its own; the panel then shows those).
     showHabitats - whether the generated segments are shown.
+    reportIncludeIdentifiers - whether an exported report names the case.
     resultJson, featureTable - the last analysis (written by the Logic).
     """
 
     inputVolume: vtkMRMLScalarVolumeNode
     segmentationNode: vtkMRMLSegmentationNode
     segmentId: str = ""
+    modelChoice: Annotated[str, Choice(list(MODEL_CHOICES))] = MODEL_BUNDLED
     modelPath: str = ""
-    marginMm: Annotated[float, WithinRange(0.5, 20.0)] = 3.0
-    habitats: Annotated[str, Choice(["auto", "2", "3", "4"])] = "auto"
+    marginMm: Annotated[float, WithinRange(0.5, 20.0)] = DEFAULT_MARGIN_MM
+    habitats: Annotated[str, Choice(list(HABITAT_CHOICES))] = DEFAULT_HABITATS
     showHabitats: bool = True
+    reportIncludeIdentifiers: bool = True
     resultJson: str = ""
     featureTable: vtkMRMLTableNode
+
+
+@contextmanager
+def _signalsBlocked(*widgets):
+    blocked = [widget.blockSignals(True) for widget in widgets]
+    try:
+        yield
+    finally:
+        for widget, wasBlocked in zip(widgets, blocked):
+            widget.blockSignals(wasBlocked)
 
 
 #
@@ -233,6 +241,7 @@ class CCRCCStagingWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._runner = None
+        self._regionToolTips = ("", "")
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -246,17 +255,24 @@ class CCRCCStagingWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
 
-        # The segment selector and the path line edit have no parameterNodeWrapper connector: synced by hand.
+        # Synced by hand: the segment selector and the path line edit have no parameterNodeWrapper connector, the
+        # model combo box shows words rather than its choices, and margin and habitats show the model's values
+        # (read-only) while a model is used.
         self.ui.segmentSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onSegmentSelectionChanged)
         self.ui.segmentSelector.connect("currentSegmentChanged(QString)", self.onSegmentSelectionChanged)
+        self.ui.modelComboBox.connect("currentIndexChanged(int)", self.onModelChoiceChanged)
         self.ui.modelPathLineEdit.connect("currentPathChanged(QString)", self.onModelPathChanged)
+        self.ui.marginSpinBox.connect("valueChanged(double)", self.onMarginChanged)
+        self.ui.habitatsComboBox.connect("currentIndexChanged(int)", self.onHabitatsChanged)
         self.ui.analyzeButton.connect("clicked(bool)", self.onAnalyzeButton)
         self.ui.cancelButton.connect("clicked(bool)", self.onCancelButton)
         self.ui.showFeatureTableButton.connect("clicked(bool)", self.onShowFeatureTableButton)
+        self.ui.exportReportButton.connect("clicked(bool)", self.onExportReportButton)
         # showHabitats is bound to the check box; this applies it to the segments.
         self.ui.showHabitatsCheckBox.connect("toggled(bool)", self.onShowHabitatsToggled)
 
         self.ui.clinicalUseLabel.text = CLINICAL_USE_NOTICE
+        self._regionToolTips = (self.ui.marginSpinBox.toolTip, self.ui.habitatsComboBox.toolTip)
         self._setRunning(False)
         self.initializeParameterNode()
 
@@ -264,6 +280,16 @@ class CCRCCStagingWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._runner:
             self._runner.cancel()
         self.removeObservers()
+        if self.logic:
+            self.logic.discardLastAnalysis()
+
+    def onReload(self):
+        # Slicer's Reload re-reads this file only; the helpers are reloaded first so that their edits count too.
+        # The package first: the submodules take AnalysisError from it.
+        importlib.reload(sys.modules["CCRCCStagingHelpers"])
+        for name in sorted(name for name in sys.modules if name.startswith("CCRCCStagingHelpers.")):
+            importlib.reload(sys.modules[name])
+        ScriptedLoadableModuleWidget.onReload(self)
 
     def enter(self):
         self.initializeParameterNode()
@@ -274,6 +300,7 @@ class CCRCCStagingWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onSceneStartClose(self, caller, event):
         if self._runner:
             self._runner.cancel()
+        self.logic.discardLastAnalysis()
         self.setParameterNode(None)
 
     def onSceneEndClose(self, caller, event):
@@ -299,26 +326,68 @@ class CCRCCStagingWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         parameterNode = self._parameterNode
         if not parameterNode:
             return
-        wasBlocked = self.ui.segmentSelector.blockSignals(True)
-        self.ui.segmentSelector.setCurrentNode(parameterNode.segmentationNode)
-        self.ui.segmentSelector.setCurrentSegmentID(parameterNode.segmentId)
-        self.ui.segmentSelector.blockSignals(wasBlocked)
-        wasBlocked = self.ui.modelPathLineEdit.blockSignals(True)
-        self.ui.modelPathLineEdit.currentPath = parameterNode.modelPath
-        self.ui.modelPathLineEdit.blockSignals(wasBlocked)
+        result = json.loads(parameterNode.resultJson) if parameterNode.resultJson else None
+        with _signalsBlocked(self.ui.segmentSelector, self.ui.modelPathLineEdit, self.ui.modelComboBox):
+            self.ui.segmentSelector.setCurrentNode(parameterNode.segmentationNode)
+            self.ui.segmentSelector.setCurrentSegmentID(parameterNode.segmentId)
+            self.ui.modelPathLineEdit.currentPath = parameterNode.modelPath
+            self.ui.modelComboBox.currentIndex = MODEL_CHOICES.index(parameterNode.modelChoice)
+        modelProblem = self._showModel(parameterNode, result)
 
         canAnalyze = bool(parameterNode.inputVolume and parameterNode.segmentationNode and parameterNode.segmentId)
-        self.ui.analyzeButton.enabled = canAnalyze and not self._runner
-        self.ui.analyzeButton.toolTip = (
-            _("Build the habitats and the shell, extract features and predict the T stage group")
-            if canAnalyze else _("Select the CT and the tumour segment"))
+        self.ui.analyzeButton.enabled = canAnalyze and not modelProblem and not self._runner
+        if modelProblem:
+            self.ui.analyzeButton.toolTip = modelProblem
+        elif canAnalyze:
+            self.ui.analyzeButton.toolTip = _("Build the habitats and the shell, extract features and predict the "
+                                              "T stage group")
+        else:
+            self.ui.analyzeButton.toolTip = _("Select the CT and the tumour segment")
+        self._showResult(result)
 
-        self._showResult(json.loads(parameterNode.resultJson) if parameterNode.resultJson else None)
+    def _showModel(self, parameterNode, result):
+        """The model row, and margin and habitats: the model's (read-only) with a model, the user's without.
+        Returns why the chosen model cannot be used, or None."""
+        choice = parameterNode.modelChoice
+        self.ui.modelPathLabel.visible = self.ui.modelPathLineEdit.visible = choice == MODEL_FOLDER
+        info, problem = None, None
+        try:
+            info = self.logic.modelInfo(choice, parameterNode.modelPath)
+        except AnalysisError as error:
+            problem = str(error)
+        if choice == MODEL_NONE:
+            self.ui.modelInfoLabel.text = _("Regions and features only: no T stage prediction.")
+        elif problem:
+            self.ui.modelInfoLabel.text = problem
+        else:
+            self.ui.modelInfoLabel.text = _("Model {id}: margin {margin:g} mm and habitats {habitats} are set by "
+                                            "the model.").format(id=info.id, margin=info.marginMm,
+                                                                 habitats=info.habitats)
+            if info.demonstration:
+                self.ui.modelInfoLabel.text += " " + DEMONSTRATION_MODEL_NOTICE
+        marginMm, habitats = ((info.marginMm, info.habitats) if info
+                              else (parameterNode.marginMm, parameterNode.habitats))
+        combo = self.ui.habitatsComboBox
+        with _signalsBlocked(self.ui.marginSpinBox, combo):
+            self.ui.marginSpinBox.value = marginMm
+            # A model's K beyond the panel's choices is shown as an extra item, removed again without a model.
+            for index in reversed(range(combo.count)):
+                if combo.itemText(index) not in (*HABITAT_CHOICES, habitats):
+                    combo.removeItem(index)
+            if combo.findText(habitats) < 0:
+                combo.addItem(habitats)
+            combo.currentIndex = combo.findText(habitats)
+        for widget, toolTip in zip((self.ui.marginSpinBox, combo), self._regionToolTips):
+            widget.enabled = choice == MODEL_NONE
+            widget.toolTip = toolTip if choice == MODEL_NONE else _("Set by the model; choose the model None to "
+                                                                   "change it.")
+        return problem
 
     def _showResult(self, result):
         self.ui.resultsCollapsibleButton.enabled = result is not None
         summary = resultSummary(result) if result else {}
         rows = (
+            (self.ui.resultModelLabel, self.ui.resultModelValueLabel, summary.get("model")),
             (self.ui.tStageLabel, self.ui.tStageValueLabel, summary.get("tStage")),
             (self.ui.radscoreLabel, self.ui.radscoreValueLabel, summary.get("radscore")),
             (self.ui.habitatCountLabel, self.ui.habitatCountValueLabel, summary.get("habitats")),
@@ -328,11 +397,17 @@ class CCRCCStagingWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         for nameLabel, valueLabel, text in rows:
             nameLabel.visible = valueLabel.visible = text is not None
             valueLabel.text = text or ""
-        # A result without a model (none bundled or chosen yet) has regions and features but no prediction.
-        self.ui.noPredictionLabel.visible = result is not None and summary.get("tStage") is None
+        # Without a model, or with the prediction withheld (and why), instead of the T stage.
+        self.ui.noPredictionLabel.visible = summary.get("noPrediction") is not None
+        self.ui.noPredictionLabel.text = summary.get("noPrediction") or ""
         self.ui.demonstrationModelLabel.visible = summary.get("notice") is not None
         self.ui.demonstrationModelLabel.text = summary.get("notice") or ""
         self.ui.showFeatureTableButton.enabled = bool(self._parameterNode and self._parameterNode.featureTable)
+        canExport = result is not None and self.logic.lastOutputDir is not None
+        self.ui.exportReportButton.enabled = canExport and not self._runner
+        self.ui.exportReportButton.toolTip = (
+            _("Write an HTML and PDF report of this analysis to a folder you choose") if canExport
+            else _("Analyse the case first: a report is made from an analysis of this session"))
 
     def onSegmentSelectionChanged(self, *unused):
         if self._parameterNode:
@@ -343,9 +418,21 @@ class CCRCCStagingWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self._parameterNode.segmentationNode = segmentationNode
                 self._parameterNode.segmentId = segmentId
 
+    def onModelChoiceChanged(self, index):
+        if self._parameterNode and 0 <= index < len(MODEL_CHOICES):
+            self._parameterNode.modelChoice = MODEL_CHOICES[index]
+
     def onModelPathChanged(self, path):
         if self._parameterNode:
             self._parameterNode.modelPath = path
+
+    def onMarginChanged(self, value):
+        if self._parameterNode and self._parameterNode.modelChoice == MODEL_NONE:
+            self._parameterNode.marginMm = value
+
+    def onHabitatsChanged(self, index):
+        if self._parameterNode and self._parameterNode.modelChoice == MODEL_NONE:
+            self._parameterNode.habitats = self.ui.habitatsComboBox.itemText(index)
 
     def onShowHabitatsToggled(self, visible):
         if self._parameterNode and self._parameterNode.segmentationNode:
@@ -358,6 +445,7 @@ class CCRCCStagingWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.inputsCollapsibleButton.enabled = not running
         self.ui.settingsCollapsibleButton.enabled = not running
         self.ui.analyzeButton.enabled = not running
+        self.ui.exportReportButton.enabled = not running
         if running:
             self.ui.statusLabel.text = _("Starting…")
 
@@ -365,27 +453,63 @@ class CCRCCStagingWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.progressBar.value = int(round(100 * fraction))
         self.ui.statusLabel.text = message
 
+    def _runInBackground(self, work):
+        """``work(runner)`` with the progress bar and the Cancel button; the runner keeps the window responsive."""
+        self._runner = self.logic.defaultRunner()
+        self._setRunning(True)
+        try:
+            return work(self._runner)
+        finally:
+            self._runner = None
+            self._setRunning(False)
+            self.updateGUIFromParameterNode()
+
     def onAnalyzeButton(self):
         parameterNode = self._parameterNode
         with slicer.util.tryWithErrorDisplay(_("Analysis failed."), waitCursor=False):
             self.logic.ensureDependencies(self.resourcePath("requirements.txt"))
-            self._runner = self.logic.defaultRunner()
-            self._setRunning(True)
-            try:
-                analysis = self.logic.analyze(
-                    parameterNode.inputVolume, parameterNode.segmentationNode, parameterNode.segmentId,
-                    marginMm=parameterNode.marginMm, habitats=parameterNode.habitats,
-                    modelPath=parameterNode.modelPath or None, runner=self._runner, onProgress=self._onProgress)
-            finally:
-                self._runner = None
-                self._setRunning(False)
-                self.updateGUIFromParameterNode()
+            model = self.logic.modelDirectory(parameterNode.modelChoice, parameterNode.modelPath)
+            # Margin and habitats only without a model: a model brings its own (the CLI refuses others).
+            regionOptions = ({"marginMm": parameterNode.marginMm, "habitats": parameterNode.habitats}
+                             if parameterNode.modelChoice == MODEL_NONE else {})
+            analysis = self._runInBackground(lambda runner: self.logic.analyze(
+                parameterNode.inputVolume, parameterNode.segmentationNode, parameterNode.segmentId,
+                model=model or MODEL_NONE, runner=runner, onProgress=self._onProgress, **regionOptions))
             if analysis is None:
                 self.ui.statusLabel.text = _("Cancelled; nothing was changed.")
                 return
             self.ui.statusLabel.text = _("Done.")
             self.logic.showResults(parameterNode.inputVolume, parameterNode.segmentationNode, parameterNode.segmentId)
             self.logic.setGeneratedSegmentsVisible(parameterNode.segmentationNode, parameterNode.showHabitats)
+
+    def onExportReportButton(self):
+        settings = qt.QSettings()
+        folder = qt.QFileDialog.getExistingDirectory(
+            slicer.util.mainWindow(), _("Folder for the report"), settings.value(REPORT_FOLDER_SETTING, ""))
+        if not folder:
+            return
+        settings.setValue(REPORT_FOLDER_SETTING, folder)
+        includeIdentifiers = self._parameterNode.reportIncludeIdentifiers
+        with slicer.util.tryWithErrorDisplay(_("The report could not be exported."), waitCursor=False):
+            self.logic.ensureDependencies(self.resourcePath("requirements.txt"))
+            conflict = self.logic.reportConflict(folder, includeIdentifiers)
+            if conflict and not slicer.util.confirmOkCancelDisplay(
+                    conflict + "\n\n" + _("Replace these files with the report of this case?"),
+                    windowTitle=_("CCRCC Staging")):
+                self.ui.statusLabel.text = _("The report was not exported.")
+                return
+            written = self._runInBackground(lambda runner: self.logic.exportReport(
+                folder, includeIdentifiers=includeIdentifiers, runner=runner, onProgress=self._onProgress,
+                overwrite=bool(conflict)))
+            if written is None:
+                self.ui.statusLabel.text = _("Cancelled; the folder was not changed.")
+                return
+            self.ui.statusLabel.text = _("Report written to {folder}.").format(folder=folder)
+            html = Path(folder) / reportFiles.REPORT_FORMATS["html"]
+            if html.is_file() and slicer.util.confirmYesNoDisplay(
+                    _("The report was written to {folder}. Open it now?").format(folder=folder),
+                    windowTitle=_("CCRCC Staging")):
+                qt.QDesktopServices.openUrl(qt.QUrl.fromLocalFile(str(html)))
 
     def onCancelButton(self):
         if self._runner:
@@ -400,151 +524,6 @@ class CCRCCStagingWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         slicer.app.applicationLogic().PropagateTableSelection()
 
 
-def resultSummary(result):
-    """Texts for the Results panel from a ``result.json`` dict; None for what the result does not hold.
-
-    The prediction keys (``t_stage_group``, ``radscore``, ``model`` …) are present only when a model was used.
-    """
-    summary = {"tStage": None, "radscore": None, "notice": None}
-    if "t_stage_group" in result:
-        group = {"low": "T1–T2", "high": "T3–T4"}[result["t_stage_group"]]
-        summary["tStage"] = (f"{group} (P(T3–T4) = {result['probability_high']:.2f}, "
-                             f"threshold {result['threshold']:.2f})")
-    if "radscore" in result:
-        summary["radscore"] = (f"{result['radscore']:.3f} (cutoff {result['radscore_cutoff']:.3f}): "
-                               f"{result['risk_group']}-risk group")
-    if "model" in result and result["model"].get("demonstration", True):
-        # Unless a model says it is not a demonstration model, the notice is shown.
-        summary["notice"] = DEMONSTRATION_MODEL_NOTICE
-    summary["habitats"] = str(result["habitats_k"])
-    marginMm = result.get("settings", {}).get("margin_mm", 3.0)
-    summary["volumes"] = ", ".join(
-        f"{regionDisplayName(region, marginMm)} {values['volume_ml']:.2f} mL"
-        for region, values in sorted(result["regions"].items(), key=lambda item: _regionOrder(item[0])))
-    summary["warnings"] = "\n".join(result["warnings"]) if result.get("warnings") else None
-    return summary
-
-
-def regionDisplayName(region, marginMm):
-    """The segment name of a library region: ``whole`` → Tumour, ``subK`` → Habitat K, ``peri`` → Peritumoral 3 mm."""
-    habitat = _HABITAT_REGION.match(region)
-    if habitat:
-        return f"Habitat {habitat.group(1)}"
-    return {"whole": "Tumour", "peri": f"Peritumoral {marginMm:g} mm"}.get(region, region)
-
-
-def regionColor(region):
-    habitat = _HABITAT_REGION.match(region)
-    if habitat:
-        return HABITAT_COLORS[(int(habitat.group(1)) - 1) % len(HABITAT_COLORS)]
-    return PERITUMORAL_COLOR
-
-
-def _regionOrder(region):
-    """whole, sub1, sub2, …, peri, then anything else."""
-    habitat = _HABITAT_REGION.match(region)
-    if habitat:
-        return (1, int(habitat.group(1)), region)
-    return ({"whole": 0, "peri": 2}.get(region, 3), 0, region)
-
-
-#
-# Running the CLI
-#
-
-
-class CliRunner:
-    """Runs a command as a child process and hands each line of its output (stdout and stderr merged) to
-    ``onLine``. ``run`` blocks until the process ends and returns its exit code, or None if ``cancel`` was
-    called. The output is read on a thread, so a chatty child can never block on a full pipe, and ``cancel``
-    may be called from ``onLine`` or from a GUI slot while ``run`` waits."""
-
-    def __init__(self):
-        self._process = None
-        self._cancelled = False
-
-    def run(self, args, env, onLine):
-        self._cancelled = False
-        self._process = subprocess.Popen(
-            args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            text=True, encoding="utf-8", errors="replace",
-            creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))  # no console window on Windows
-        lines = queue.Queue()
-        threading.Thread(target=self._readLines, args=(self._process.stdout, lines), daemon=True).start()
-        self._deliverLines(lines, onLine)
-        exitCode = self._process.wait()
-        return None if self._cancelled else exitCode
-
-    def cancel(self):
-        self._cancelled = True
-        if self._process and self._process.poll() is None:
-            self._process.terminate()
-
-    @staticmethod
-    def _readLines(stream, lines):
-        for line in stream:
-            lines.put(line.rstrip("\r\n"))
-        lines.put(None)
-
-    def _deliverLines(self, lines, onLine):
-        for line in iter(lines.get, None):
-            onLine(line)
-
-
-class QtCliRunner(CliRunner):
-    """The same, but it waits in a local Qt event loop, so that Slicer's window keeps repainting and the
-    Cancel button stays clickable while the analysis runs."""
-
-    def _deliverLines(self, lines, onLine):
-        loop = qt.QEventLoop()
-        timer = qt.QTimer()
-        timer.setInterval(50)
-
-        def deliver():
-            while True:
-                try:
-                    line = lines.get_nowait()
-                except queue.Empty:
-                    return
-                if line is None:
-                    timer.stop()
-                    loop.quit()
-                    return
-                onLine(line)
-
-        timer.connect("timeout()", deliver)
-        timer.start()
-        loop.exec_()
-
-
-class _CliOutput:
-    """Reads the CLI's output: progress lines for the progress bar, the one-line error sentence, and the last
-    lines for a report when the CLI fails in a way it did not foresee."""
-
-    def __init__(self, onProgress):
-        self._onProgress = onProgress
-        self._errorSentence = None
-        self._lastLines = collections.deque(maxlen=20)
-
-    def addLine(self, line):
-        progress = _PROGRESS_LINE.match(line)
-        if progress:
-            if self._onProgress:
-                self._onProgress(min(max(float(progress.group(1)), 0.0), 1.0), progress.group(2))
-            return
-        error = _ERROR_LINE.search(line)
-        if error:
-            self._errorSentence = error.group(1).strip()
-        self._lastLines.append(line)
-        logging.info(f"ccrcc-staging: {line}")
-
-    def failure(self, exitCode):
-        if exitCode == EXIT_USER_ERROR and self._errorSentence:
-            return AnalysisError(self._errorSentence)
-        return AnalysisError(
-            f"The analysis stopped unexpectedly (exit code {exitCode}). Last output:\n" + "\n".join(self._lastLines))
-
-
 #
 # CCRCCStagingLogic
 #
@@ -555,21 +534,70 @@ class AnalysisResult:
     result: dict  # result.json as the CLI wrote it
     segmentIds: dict  # region name ("sub1", "peri", …) → ID of its segment in the segmentation
     featureTable: object  # vtkMRMLTableNode
+    outputDir: Path  # the CLI's output folder, kept until the next analysis (Logic.lastOutputDir)
 
 
 class CCRCCStagingLogic(ScriptedLoadableModuleLogic):
-    """Runs the analysis on MRML nodes; no widgets. From Slicer's Python console::
+    """Runs the analysis on MRML nodes and exports its report; no widgets. From Slicer's Python console::
 
         logic = slicer.util.getModuleLogic("CCRCCStaging")
-        analysis = logic.analyze(getNode("CT"), getNode("Segmentation"), "Segment_1")
+        analysis = logic.analyze(getNode("CT"), getNode("Segmentation"), "Segment_1")  # the bundled model
+        logic.exportReport("/path/to/folder")
     """
 
     def __init__(self):
         ScriptedLoadableModuleLogic.__init__(self)
+        # The temporary folder of the last successful analysis (its "out" folder feeds exportReport).
+        self._lastWorkDir = None
 
-    def analyze(self, volumeNode, segmentationNode, segmentId, marginMm=3.0, habitats="auto", modelPath=None,
+    @property
+    def lastOutputDir(self):
+        """The output folder of the last successful analysis (result.json, features.csv, regions.nrrd,
+        ct_box.nrrd), or None. Kept until the next successful analysis or discardLastAnalysis (scene close)."""
+        return self._lastWorkDir / "out" if self._lastWorkDir else None
+
+    def discardLastAnalysis(self):
+        """Delete the last analysis' output folder (the scene keeps its segments, table and result)."""
+        if self._lastWorkDir:
+            shutil.rmtree(self._lastWorkDir, ignore_errors=True)
+            self._lastWorkDir = None
+
+    def modelDirectory(self, modelChoice, modelPath=""):
+        """The model folder of a panel choice: the bundled one, the user's folder, or None without a model."""
+        if modelChoice == MODEL_BUNDLED:
+            return bundledModelDir()
+        if modelChoice == MODEL_FOLDER:
+            if not modelPath:
+                raise AnalysisError("Choose the model folder (written by 'ccrcc-staging train').")
+            return Path(modelPath)
+        if modelChoice == MODEL_NONE:
+            return None
+        raise ValueError(f"unknown model choice {modelChoice!r}")
+
+    def modelInfo(self, modelChoice, modelPath=""):
+        """The model of a panel choice as the panel shows it (ID, the margin and habitats it was trained with), or
+        None without a model. Raises AnalysisError with a sentence when that model cannot be used."""
+        modelDir = self.modelDirectory(modelChoice, modelPath)
+        if modelDir is None:
+            return None
+        if modelChoice == MODEL_BUNDLED:
+            self._checkBundledModel(modelDir)
+        return readModelInfo(modelDir)
+
+    @staticmethod
+    def _checkBundledModel(modelDir):
+        if not (modelDir / MODEL_MANIFEST).is_file():
+            raise AnalysisError(
+                f"The bundled model is missing from this installation ({modelDir}). Reinstall the CCRCCStaging "
+                "extension, choose a model folder, or analyse without a model.")
+
+    def analyze(self, volumeNode, segmentationNode, segmentId, model=MODEL_BUNDLED, marginMm=None, habitats=None,
                 runner=None, onProgress=None):
         """Habitats, peritumoral shell, features and (with a model) prediction for one tumour segment.
+
+        ``model``: ``"bundled"`` (the demonstration model shipped with the extension), a model folder, or
+        ``"none"``/None for regions and features only. ``marginMm`` (default 3) and ``habitats`` ("auto", default,
+        or a count) only without a model: a model brings the settings it was trained with.
 
         Adds the segments "Peritumoral <margin> mm" and "Habitat 1" … "Habitat K" to ``segmentationNode``,
         replacing those of an earlier run; never changes any other segment. Fills the feature table and writes
@@ -578,16 +606,17 @@ class CCRCCStagingLogic(ScriptedLoadableModuleLogic):
         ``onProgress(fraction, message)`` follows the CLI's progress.
         """
         self._checkInputs(volumeNode, segmentationNode, segmentId)
+        modelOptions = self._modelOptions(model, marginMm, habitats)
         runner = runner or self.defaultRunner()
         workDir = Path(tempfile.mkdtemp(prefix="CCRCCStaging-"))
+        succeeded = False
         try:
-            imagePath, maskPath = self._writeInputs(volumeNode, segmentationNode, segmentId, workDir)
+            imagePath, maskPath = self._writeInputs(volumeNode, segmentationNode, segmentId, workDir / "inputs")
             outDir = workDir / "out"
+            # The report is made on Export report, from the kept output folder.
             command = [*self.cliCommand(), "analyze", str(imagePath), str(maskPath), "--out", str(outDir),
-                       "--label", "1", "--habitats", str(habitats), "--margin-mm", f"{marginMm:g}"]
-            if modelPath:
-                command += ["--model", str(modelPath)]
-            output = _CliOutput(onProgress)
+                       "--label", "1", "--report", "none", *modelOptions]
+            output = CliOutput(onProgress)
             exitCode = runner.run(command, self.cliEnvironment(), output.addLine)
             if exitCode is None:
                 return None
@@ -595,17 +624,80 @@ class CCRCCStagingLogic(ScriptedLoadableModuleLogic):
                 raise output.failure(exitCode)
             # Read everything before touching the scene, so that a broken output leaves it unchanged.
             result = json.loads((outDir / "result.json").read_text(encoding="utf-8"))
-            features = self._readFeatures(outDir / "features.csv", result)
+            features = readFeatureRows(outDir / "features.csv", result)
             regionsImage = self._readRegions(outDir / "regions.nrrd")
             if not slicer.mrmlScene.IsNodePresent(segmentationNode):
                 raise AnalysisError("The segmentation was removed during the analysis; nothing was added.")
             with slicer.util.NodeModify(segmentationNode):
                 segmentIds = self._replaceGeneratedSegments(
-                    segmentationNode, regionsImage, result, marginMm, volumeNode.GetParentTransformNode())
+                    segmentationNode, regionsImage, result, volumeNode.GetParentTransformNode())
+            # This is now the last analysis: its outputs are kept for the report (before the result is stored, so
+            # that the panel, updated from the parameter node, offers the export). The CT and mask copies go.
+            succeeded = True
+            shutil.rmtree(workDir / "inputs", ignore_errors=True)
+            self.discardLastAnalysis()
+            self._lastWorkDir = workDir
             featureTable = self._storeResult(result, features)
-            return AnalysisResult(result, segmentIds, featureTable)
+            return AnalysisResult(result, segmentIds, featureTable, outDir)
         finally:
-            shutil.rmtree(workDir, ignore_errors=True)
+            if not succeeded:
+                shutil.rmtree(workDir, ignore_errors=True)
+
+    @staticmethod
+    def _modelOptions(model, marginMm, habitats):
+        """The CLI options choosing the model; margin and habitats only without one (a model brings its own, and
+        the CLI refuses others)."""
+        if model is None or model == MODEL_NONE:
+            marginMm = DEFAULT_MARGIN_MM if marginMm is None else float(marginMm)
+            habitats = DEFAULT_HABITATS if habitats is None else str(habitats)
+            return ["--no-model", "--habitats", habitats, "--margin-mm", f"{marginMm:g}"]
+        if marginMm is not None or habitats is not None:
+            raise AnalysisError("The margin and the habitat count are set by the model (those it was trained with): "
+                                "leave them out, or analyse without a model.")
+        if model == MODEL_BUNDLED:
+            CCRCCStagingLogic._checkBundledModel(bundledModelDir())
+            return []  # the CLI's default
+        if not Path(model).is_dir():
+            raise AnalysisError(f"The model folder {model} does not exist.")
+        return ["--model", str(Path(model).resolve())]
+
+    def reportConflict(self, targetFolder, includeIdentifiers=True):
+        """Why exporting the last analysis' report to ``targetFolder`` would replace another case's files (a
+        sentence to show before asking), or None."""
+        return reportFiles.reportConflict(targetFolder, self._lastResult(), includeIdentifiers)
+
+    def exportReport(self, targetFolder, formats=("html", "pdf"), includeIdentifiers=True, runner=None,
+                     onProgress=None, overwrite=False):
+        """Write the report of the last successful analysis to ``targetFolder``: report.html / report.pdf (per
+        ``formats``) with result.json, features.csv, regions.nrrd and ct_box.nrrd, rendered by ``ccrcc-staging
+        report`` in a child process (``runner``, as for analyze). Without identifiers, the case ID is left out of
+        the report and of the exported result.json and features.csv.
+
+        Never touches the scene. Raises ReportExistsError when the folder holds another case's report or analysis
+        files, unless ``overwrite``; AnalysisError when there is nothing to report or the report step fails (the
+        folder is then as it was). Returns the written paths, or None if ``runner`` was cancelled."""
+        self._lastResult()  # there is one
+        runner = runner or self.defaultRunner()
+
+        def render(stagingDir, formats, includeIdentifiers):
+            command = [*self.cliCommand(), "report", str(stagingDir), "--format", ",".join(formats)]
+            if not includeIdentifiers:
+                command.append("--no-identifiers")
+            output = CliOutput(onProgress, task="report")
+            exitCode = runner.run(command, self.cliEnvironment(), output.addLine)
+            if exitCode not in (0, None):
+                raise output.failure(exitCode)
+            return None if exitCode is None else True
+
+        return reportFiles.exportReport(self.lastOutputDir, targetFolder, formats, includeIdentifiers, overwrite,
+                                        render)
+
+    def _lastResult(self):
+        outputDir = self.lastOutputDir
+        if not outputDir or not (outputDir / reportFiles.RESULT_FILE).is_file():
+            raise AnalysisError("There is no analysis to report: analyse the case first (a report is made from an "
+                                "analysis of this session).")
+        return json.loads((outputDir / reportFiles.RESULT_FILE).read_text(encoding="utf-8"))
 
     def defaultRunner(self):
         return QtCliRunner() if IN_SLICER_APP else CliRunner()
@@ -650,12 +742,12 @@ class CCRCCStagingLogic(ScriptedLoadableModuleLogic):
                 "module, set its source representation to binary labelmap, then analyse again.")
 
     @staticmethod
-    def _writeInputs(volumeNode, segmentationNode, segmentId, workDir):
+    def _writeInputs(volumeNode, segmentationNode, segmentId, inputDir):
         """The CT and the segment resampled onto the CT's own grid, as NRRD files the CLI reads in one space."""
         # Named after the volume: the CLI takes the case ID in result.json from the image's file name.
         caseId = re.sub(r"[^\w.-]+", "_", volumeNode.GetName() or "").strip("._") or "image"
-        (workDir / "image").mkdir()
-        imagePath, maskPath = workDir / "image" / f"{caseId}.nrrd", workDir / "mask.nrrd"
+        (inputDir / "image").mkdir(parents=True)
+        imagePath, maskPath = inputDir / "image" / f"{caseId}.nrrd", inputDir / "mask.nrrd"
         segmentIds = vtk.vtkStringArray()
         segmentIds.InsertNextValue(segmentId)
         mask = slicer.vtkOrientedImageData()
@@ -676,22 +768,8 @@ class CCRCCStagingLogic(ScriptedLoadableModuleLogic):
             storageNode.SetFileName(str(path))
             storageNode.SetUseCompression(False)  # a temporary file: writing fast matters more than size
             if not storageNode.WriteData(node):
-                raise AnalysisError(f"Could not write {path.name} to the temporary folder {workDir}.")
+                raise AnalysisError(f"Could not write {path.name} to the temporary folder {inputDir}.")
         return imagePath, maskPath
-
-    @staticmethod
-    def _readFeatures(path, result):
-        """(region, feature, value) rows from features.csv, whose columns are ``<region>_<feature>``."""
-        import csv
-
-        with open(path, newline="", encoding="utf-8") as file:
-            header, values = list(csv.reader(file))[:2]
-        rows = []
-        for column, value in zip(header, values):
-            region, _separator, feature = column.partition("_")
-            if region in result["regions"]:  # skips identifiers such as case_id
-                rows.append((region, feature, float(value) if value else float("nan")))
-        return rows
 
     @staticmethod
     def _readRegions(path):
@@ -708,7 +786,7 @@ class CCRCCStagingLogic(ScriptedLoadableModuleLogic):
         regionsImage.SetImageToWorldMatrix(ijkToRas)
         return regionsImage
 
-    def _replaceGeneratedSegments(self, segmentationNode, regionsImage, result, marginMm, volumeTransformNode):
+    def _replaceGeneratedSegments(self, segmentationNode, regionsImage, result, volumeTransformNode):
         segmentation = segmentationNode.GetSegmentation()
         previousIds = self.generatedSegmentIds(segmentationNode)
         regionsByLabel = {values["label"]: region for region, values in result["regions"].items() if "label" in values}
@@ -733,7 +811,7 @@ class CCRCCStagingLogic(ScriptedLoadableModuleLogic):
             raise AnalysisError("The habitats could not be added to the segmentation.")
         for region, segmentId in segmentIds.items():
             segment = segmentation.GetSegment(segmentId)
-            segment.SetName(regionDisplayName(region, marginMm))
+            segment.SetName(regionDisplayName(region, resultMarginMm(result)))
             segment.SetColor(*regionColor(region))
             segment.SetTag(GENERATED_TAG, "1")
             segment.SetTag(REGION_TAG, region)
@@ -789,52 +867,11 @@ class CCRCCStagingLogic(ScriptedLoadableModuleLogic):
         slicer.vtkMRMLSliceNode.JumpAllSlices(slicer.mrmlScene, *center, slicer.vtkMRMLSliceNode.CenteredJumpSlice)
 
     def ensureDependencies(self, requirementsPath):
-        """Installs what the library needs into Slicer's Python on first use, after asking. Slicer's own numpy,
-        SimpleITK and VTK are pinned so pip cannot replace them. PyRadiomics comes from the SlicerRadiomics
-        extension: it has no wheel for Slicer's Python and building it needs a compiler."""
-        with tempfile.TemporaryDirectory(prefix="CCRCCStaging-") as folder:
-            constraintsPath = Path(folder) / "slicer-constraints.txt"
-            constraintsPath.write_text("".join(f"{name}=={version}\n" for name, version in _installedCorePackages()))
-            try:
-                from slicer import packaging  # Slicer >= 5.11: asks, shows progress, offers a restart
-            except ImportError:
-                missing = _missingRequirements(requirementsPath)
-                if missing and slicer.util.confirmOkCancelDisplay(
-                        _("CCRCC Staging needs these Python packages, which will be installed now:\n\n{packages}")
-                        .format(packages="\n".join(missing)), windowTitle=_("CCRCC Staging")):
-                    slicer.util.pip_install(["-c", str(constraintsPath), *missing])
-                elif missing:
-                    raise AnalysisError("The analysis needs Python packages that were not installed: "
-                                        + ", ".join(missing) + ".")
-            else:
-                packaging.pip_ensure(packaging.load_requirements(requirementsPath),
-                                     constraints=constraintsPath, requester="CCRCC Staging")
-        if importlib.util.find_spec("radiomics") is None:
-            raise AnalysisError("PyRadiomics is missing from Slicer's Python. Install the SlicerRadiomics extension "
-                                "with the Extensions Manager, restart Slicer and analyse again.")
+        """Installs what the library needs into Slicer's Python on first use, after asking (never replacing
+        Slicer's numpy, SimpleITK or VTK); PyRadiomics must come from the SlicerRadiomics extension."""
+        from CCRCCStagingHelpers.dependencies import ensureDependencies
 
-
-def _installedCorePackages():
-    for name in ("numpy", "SimpleITK", "vtk"):
-        try:
-            yield name, importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:  # e.g. VTK, which Slicer does not install with pip
-            continue
-
-
-def _missingRequirements(requirementsPath):
-    """Lines of requirements.txt whose distribution is not installed (Slicer < 5.11, without slicer.packaging)."""
-    missing = []
-    for line in Path(requirementsPath).read_text().splitlines():
-        requirement = line.split("#")[0].strip()
-        if not requirement:
-            continue
-        name = re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0]
-        try:
-            importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            missing.append(requirement)
-    return missing
+        ensureDependencies(requirementsPath)
 
 
 #
@@ -851,7 +888,9 @@ class CCRCCStagingTest(ScriptedLoadableModuleTest):
 
     def runTest(self):
         self.setUp()
-        self.test_analyzeSampleCase()
+        self.test_bundledModelPredictsAndTheReportIsExported()
+        self.setUp()
+        self.test_regionsOnlyWithoutAModel()
         self.setUp()
         self.test_errorLeavesSceneUnchanged()
 
@@ -863,41 +902,91 @@ class CCRCCStagingTest(ScriptedLoadableModuleTest):
         segmentId = segmentationNode.GetSegmentation().GetNthSegmentID(0)
         return volumeNode, segmentationNode, segmentId
 
-    def test_analyzeSampleCase(self):
-        self.delayDisplay("Loading the CCRCC sample")
-        volumeNode, segmentationNode, tumourId = self._loadSample()
-        segmentation = segmentationNode.GetSegmentation()
-        tumourBefore = slicer.util.arrayFromSegmentBinaryLabelmap(segmentationNode, tumourId, volumeNode).copy()
-        logic = CCRCCStagingLogic()
-        # In testing mode nothing is installed, but a missing package is named here rather than in a CLI traceback.
-        logic.ensureDependencies(Path(__file__).resolve().parent / "Resources" / "requirements.txt")
-
-        self.delayDisplay("Analysing (twice: the second run must replace the first one's segments)")
-        for run in range(2):
-            analysis = logic.analyze(volumeNode, segmentationNode, tumourId, runner=QtCliRunner())
-            k = analysis.result["habitats_k"]
-            names = sorted(segmentation.GetSegment(segmentId).GetName() for segmentId in segmentation.GetSegmentIDs())
-            expected = sorted([segmentation.GetSegment(tumourId).GetName(), "Peritumoral 3 mm",
-                               *(f"Habitat {habitat}" for habitat in range(1, k + 1))])
-            self.assertEqual(names, expected)
-        self.assertTrue((slicer.util.arrayFromSegmentBinaryLabelmap(segmentationNode, tumourId, volumeNode)
-                         == tumourBefore).all())
-        self.assertGreater(analysis.featureTable.GetNumberOfRows(), 0)
-        self.assertEqual(json.loads(logic.getParameterNode().GetParameter(RESULT_PARAMETER)), analysis.result)
-
-        self.delayDisplay("Showing the result in the module panel")
+    def _panel(self):
+        """The module panel and its Logic (the one whose last analysis the Export report button uses)."""
         slicer.util.selectModule("CCRCCStaging")
         widget = slicer.util.getModuleWidget("CCRCCStaging")
-        summary = resultSummary(analysis.result)
-        self.assertEqual(widget.ui.habitatCountValueLabel.text, str(k))
-        if summary["tStage"] is not None:  # a bundled model exists
+        # In testing mode nothing is installed, but a missing package is named here rather than in a CLI traceback.
+        widget.logic.ensureDependencies(Path(__file__).resolve().parent / "Resources" / "requirements.txt")
+        return widget, widget.logic
+
+    def _segmentNames(self, segmentationNode):
+        segmentation = segmentationNode.GetSegmentation()
+        return sorted(segmentation.GetSegment(segmentId).GetName() for segmentId in segmentation.GetSegmentIDs())
+
+    def test_bundledModelPredictsAndTheReportIsExported(self):
+        self.delayDisplay("Loading the CCRCC sample")
+        volumeNode, segmentationNode, tumourId = self._loadSample()
+        tumourName = segmentationNode.GetSegmentation().GetSegment(tumourId).GetName()
+        tumourBefore = slicer.util.arrayFromSegmentBinaryLabelmap(segmentationNode, tumourId, volumeNode).copy()
+        widget, logic = self._panel()
+        self.assertTrue((bundledModelDir() / MODEL_MANIFEST).is_file(), "the bundled model is not installed")
+        modelInfo = readModelInfo(bundledModelDir())
+
+        self.delayDisplay("Analysing with the bundled model (twice: the second run must replace the first one's "
+                          "segments)")
+        for run in range(2):
+            analysis = logic.analyze(volumeNode, segmentationNode, tumourId, runner=QtCliRunner())
+            result = analysis.result
+            self.assertEqual(self._segmentNames(segmentationNode), sorted(
+                [tumourName, f"Peritumoral {modelInfo.marginMm:g} mm",
+                 *(f"Habitat {habitat}" for habitat in range(1, result["habitats_k"] + 1))]))
+        self.assertTrue((slicer.util.arrayFromSegmentBinaryLabelmap(segmentationNode, tumourId, volumeNode)
+                         == tumourBefore).all())
+        self.assertEqual(result["settings"]["margin_mm"], modelInfo.marginMm)
+        self.assertTrue(result["model"]["demonstration"])
+        self.assertTrue("t_stage_group" in result or "prediction_withheld" in result)
+        self.assertGreater(analysis.featureTable.GetNumberOfRows(), 0)
+        self.assertEqual(json.loads(logic.getParameterNode().GetParameter(RESULT_PARAMETER)), result)
+
+        self.delayDisplay("The prediction in the module panel, with the demonstration-model notice")
+        summary = resultSummary(result)
+        if "t_stage_group" in result:
             self.assertEqual(widget.ui.tStageValueLabel.text, summary["tStage"])
-            self.assertEqual(widget.ui.demonstrationModelLabel.isHidden(), summary["notice"] is None)
+            self.assertEqual(widget.ui.radscoreValueLabel.text, summary["radscore"])
         else:
-            self.assertFalse(widget.ui.noPredictionLabel.isHidden())
+            self.assertTrue(widget.ui.noPredictionLabel.text.startswith("Prediction withheld: "))
+        self.assertFalse(widget.ui.demonstrationModelLabel.isHidden())
+        self.assertEqual(widget.ui.demonstrationModelLabel.text, DEMONSTRATION_MODEL_NOTICE)
+        self.assertEqual(widget.ui.habitatCountValueLabel.text, str(result["habitats_k"]))
+        # Margin and habitats are the model's, shown read-only.
+        self.assertFalse(widget.ui.marginSpinBox.enabled)
+        self.assertAlmostEqual(widget.ui.marginSpinBox.value, modelInfo.marginMm)
+        self.assertEqual(widget.ui.habitatsComboBox.currentText, modelInfo.habitats)
+        self.assertTrue(widget.ui.exportReportButton.enabled)
+
+        self.delayDisplay("Exporting the report")
+        nodesBefore = slicer.mrmlScene.GetNumberOfNodes()
+        folder = Path(tempfile.mkdtemp(prefix="CCRCCStagingTest-"))
+        try:
+            written = logic.exportReport(folder, runner=QtCliRunner())
+            self.assertEqual(sorted(path.name for path in written if path.name in {
+                "report.html", "report.pdf", *reportFiles.ANALYSIS_FILES}), sorted(
+                ["report.html", "report.pdf", *reportFiles.ANALYSIS_FILES]))
+            self.assertGreater((folder / "report.html").stat().st_size, 0)
+            self.assertEqual((folder / "report.pdf").read_bytes()[:5], b"%PDF-")
+            self.assertEqual(json.loads((folder / "result.json").read_text(encoding="utf-8")), result)
+            self.assertEqual(slicer.mrmlScene.GetNumberOfNodes(), nodesBefore)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
         logic.showResults(volumeNode, segmentationNode, tumourId)
         logic.setGeneratedSegmentsVisible(segmentationNode, False)
         self.assertFalse(segmentationNode.GetDisplayNode().GetSegmentVisibility(analysis.segmentIds["peri"]))
+        self.delayDisplay("Test passed")
+
+    def test_regionsOnlyWithoutAModel(self):
+        volumeNode, segmentationNode, tumourId = self._loadSample()
+        tumourName = segmentationNode.GetSegmentation().GetSegment(tumourId).GetName()
+        widget, logic = self._panel()
+        analysis = logic.analyze(volumeNode, segmentationNode, tumourId, model=MODEL_NONE, marginMm=2.0,
+                                 habitats="3", runner=QtCliRunner())
+        self.assertEqual(analysis.result["habitats_k"], 3)
+        self.assertNotIn("model", analysis.result)
+        self.assertEqual(self._segmentNames(segmentationNode), sorted(
+            [tumourName, "Peritumoral 2 mm", "Habitat 1", "Habitat 2", "Habitat 3"]))
+        self.assertEqual(widget.ui.noPredictionLabel.text, resultSummary(analysis.result)["noPrediction"])
+        self.assertTrue(widget.ui.demonstrationModelLabel.isHidden())
         self.delayDisplay("Test passed")
 
     def test_errorLeavesSceneUnchanged(self):
@@ -905,7 +994,7 @@ class CCRCCStagingTest(ScriptedLoadableModuleTest):
         emptyId = segmentationNode.GetSegmentation().AddEmptySegment("", "Empty")
         segmentIdsBefore = list(segmentationNode.GetSegmentation().GetSegmentIDs())
         with self.assertRaises(AnalysisError) as raised:
-            CCRCCStagingLogic().analyze(volumeNode, segmentationNode, emptyId, runner=QtCliRunner())
+            CCRCCStagingLogic().analyze(volumeNode, segmentationNode, emptyId, model=MODEL_NONE, runner=QtCliRunner())
         self.assertNotIn("\n", str(raised.exception))  # the CLI's one sentence
         self.assertEqual(list(segmentationNode.GetSegmentation().GetSegmentIDs()), segmentIdsBefore)
         self.delayDisplay("Test passed")

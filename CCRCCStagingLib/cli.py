@@ -94,6 +94,29 @@ def command_analyze(args: argparse.Namespace) -> int:
     )
     _print_warnings(result)
     print(_summary(result, Path(args.out)))
+    _write_report_files(Path(args.out), args.report, not args.no_identifiers, args.dicom_seg)
+    return 0
+
+
+def _write_report_files(result_dir: Path, formats: str, include_identifiers: bool, dicom_seg: bool) -> None:
+    """The per-case report (``none`` for no report) and, on request, the DICOM SEG of the regions."""
+    if formats != "none":
+        from .report import render_report
+
+        for path in render_report(result_dir, formats, include_identifiers=include_identifiers):
+            print(f"report: {path}")
+    if dicom_seg:
+        from .dicom_seg import export_dicom_seg
+
+        export = export_dicom_seg(result_dir)
+        for warning in export.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        print(f"DICOM SEG: {export.path}")
+
+
+def command_report(args: argparse.Namespace) -> int:
+    """Re-render the report of a finished analysis folder (and/or export its DICOM SEG)."""
+    _write_report_files(Path(args.result_dir), args.format, not args.no_identifiers, args.dicom_seg)
     return 0
 
 
@@ -110,6 +133,7 @@ def command_demo(args: argparse.Namespace) -> int:
     )
     _print_warnings(result)
     print(_summary(result, out_dir))
+    _write_report_files(out_dir, "html", True, False)
     return 0
 
 
@@ -238,7 +262,24 @@ def _add_analyze(subparsers: argparse._SubParsersAction) -> None:
                         help="'model' (default): only what the model needs; 'all': every feature of every region "
                         "(always the case without a model)")
     parser.add_argument("--overwrite", action="store_true", help="replace results already in --out")
+    _add_report_options(parser, "--report", "html")
     parser.set_defaults(handler=command_analyze)
+
+
+def _add_report_options(parser: argparse.ArgumentParser, flag: str, default: str) -> None:
+    parser.add_argument(flag, default=default, metavar="html,pdf|none",
+                        help=f"per-case report formats: html, pdf, html,pdf or none (default {default})")
+    parser.add_argument("--no-identifiers", action="store_true",
+                        help="leave the case identifier, DICOM patient data and file paths out of the report")
+    parser.add_argument("--dicom-seg", action="store_true",
+                        help="also write the regions as a DICOM SEG (regions.seg.dcm) when the CT is a DICOM series")
+
+
+def _add_report(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("report", help="re-render the report of a finished analysis folder")
+    parser.add_argument("result_dir", help="folder written by 'ccrcc-staging analyze'")
+    _add_report_options(parser, "--format", "html,pdf")
+    parser.set_defaults(handler=command_report)
 
 
 def _add_demo(subparsers: argparse._SubParsersAction) -> None:
@@ -279,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_analyze(subparsers)
+    _add_report(subparsers)
     _add_demo(subparsers)
     _add_extract(subparsers)
     _add_train(subparsers)

@@ -29,7 +29,7 @@ from .habitats import HabitatModel
 from .io import load_case
 from .manifest import CohortCase, read_manifest
 from .pipeline import analyze_case, resample_case
-from .result import atomic_path
+from .files import atomic_path
 from .settings import Settings
 
 #: Columns of a features table that are not features.

@@ -2,17 +2,19 @@
 
 :func:`extract_regions` follows PyRadiomics' own ``RadiomicsFeatureExtractor.execute`` step by step for every
 region (load and crop, check the mask, shape, filtered images, crop, feature classes) with PyRadiomics' own building
-blocks, so its values are PyRadiomics' values. It is faster than one ``execute()`` per region in three ways that do
-not change a value:
+blocks, so its values are PyRadiomics' values. It is faster than one ``execute()`` per region in ways that do not
+change a value:
 
 - given a list of feature names it builds only the filtered images and feature classes those names need (one LoG
   sigma, no wavelet at all, …);
 - regions whose PyRadiomics crop (bounding box ± ``padDistance``) is the same box of the same image share their
   filtered images: a filtered image depends only on the pixels of that crop (and ``whole``, ``sub1``, ``sub2`` often
   have the same crop), so it is computed once for all of them;
+- the feature classes computed on one filtered image of one region share its discretisation (:class:`_BinningMemo`);
 - the mesh-based shape coefficients (see :class:`_MeshCoefficients`): PyRadiomics' C code compares every pair of
-  mesh vertices for the maximum diameters (minutes of CPU for a large shell or a speckled habitat); only the vertices
-  that can be farthest apart are compared here, which gives the same maximum.
+  mesh vertices for the maximum diameters (tens of seconds for a 9 cm tumour's shell and habitats); only the
+  vertices that can be farthest apart are compared here, which gives the same maximum;
+- optionally, the work is spread over worker processes (``workers``).
 
 Tests hold it to ``execute()`` and to PyRadiomics' baseline CSVs.
 
@@ -22,7 +24,9 @@ Feature names are PyRadiomics' (``wavelet-LLH_glcm_Idmn``); with a region prefix
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -70,6 +74,21 @@ class ExtractionSpec:
         except Exception as error:  # PyRadiomics raises plain exceptions for schema errors
             raise SettingsError(f"The PyRadiomics parameters are invalid: {error}") from error
         return cls(dict(extractor.settings), dict(extractor.enabledImagetypes), dict(extractor.enabledFeatures))
+
+
+#: Environment variable: worker processes for one case's extraction when the caller does not say (default 1).
+WORKERS_ENV = "CCRCC_FEATURE_WORKERS"
+
+
+def default_workers() -> int:
+    """Worker processes for one case's extraction: ``$CCRCC_FEATURE_WORKERS`` or 1.
+
+    One process is the right default inside a cohort run (its cases already use every core) and inside Slicer; a
+    single case run from the command line on an idle machine can use 2."""
+    try:
+        return max(int(os.environ.get(WORKERS_ENV, "1")), 1)
+    except ValueError:
+        raise SettingsError(f"{WORKERS_ENV} must be a whole number of worker processes.") from None
 
 
 def _quiet_pyradiomics() -> None:
@@ -120,13 +139,17 @@ def extract_regions(
     spec: ExtractionSpec,
     requests: Mapping[str, FeatureRequest] | None = None,
     progress: Callable[[float, str], None] | None = None,
+    workers: int = 1,
 ) -> tuple[dict[str, dict[str, float]], dict[str, RegionError]]:
     """PyRadiomics features of several regions (0/1 masks on the image's grid) of one image.
 
     ``requests=None``: every enabled feature of every region; otherwise only the regions named in ``requests`` and only
     the features each one asks for. Returns ``({region: {feature: value}}, {region: why it has no features})``; the
-    values of each region are those of ``execute()`` on that region alone. ``progress(fraction, message)`` is called
-    before each group of regions that share a crop."""
+    values of each region are those of ``execute()`` on that region alone, in ``execute()``'s order.
+
+    ``workers > 1`` spreads the work (per region group and filtered image) over that many worker processes (joblib's
+    reusable pool; its start costs about a second once per process). The values do not depend on it.
+    ``progress(fraction, message)`` is called as parts finish."""
     _quiet_pyradiomics()
     settings = dict(spec.settings)
     prepared: list[_Region] = []
@@ -138,14 +161,15 @@ def extract_regions(
             prepared.append(_prepare_region(name, image, mask, settings, None if requests is None else requests[name]))
         except RegionError as error:
             failures[name] = error
-    values: dict[str, dict[str, float]] = {region.name: {} for region in prepared}
-    groups = _groups_by_crop(prepared)
-    done = 0
-    for group in groups:
+    tasks = _plan(_groups_by_crop(prepared), spec, settings, split=max(int(workers), 1))
+    parts: list[tuple[tuple[int, int], str, dict[str, float]]] = []
+    for done, (index, result) in enumerate(_run(tasks, workers)):
+        parts.extend(result)
         if progress is not None:
-            progress(done / len(prepared), f"extracting features of {', '.join(r.name for r in group)}")
-        _extract_group(group, spec, settings, values)
-        done += len(group)
+            progress((done + 1) / len(tasks), f"extracted {tasks[index].description}")
+    values: dict[str, dict[str, float]] = {region.name: {} for region in prepared}
+    for _, name, part in sorted(parts, key=lambda item: item[0]):
+        values[name].update(part)
     return values, failures
 
 
@@ -165,6 +189,40 @@ class _Region:
         """Equal for two regions of the same image exactly when their cropped images are the same pixels."""
         image = self.image
         return image.GetOrigin(), image.GetSize(), image.GetSpacing(), image.GetDirection()
+
+    @property
+    def voxels(self) -> int:
+        return int(np.prod(self.bounding_box[1::2] - self.bounding_box[0::2] + 1))
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Sent to worker processes with the masks packed into bytes (PyRadiomics' masks are 32-bit)."""
+        state = dict(self.__dict__)
+        for key in ("image", "mask", "shape_mask"):
+            state[key] = _pack(state[key])
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for key in ("image", "mask", "shape_mask"):
+            state[key] = _unpack(state[key])
+        self.__dict__.update(state)
+
+
+def _pack(image: sitk.Image) -> tuple:
+    array = sitk.GetArrayFromImage(image)
+    if array.dtype.kind in "ui" and array.size and 0 <= array.min() and array.max() <= 255:
+        array = array.astype(np.uint8)
+    return array, image.GetPixelID(), image.GetOrigin(), image.GetSpacing(), image.GetDirection()
+
+
+def _unpack(packed: tuple) -> sitk.Image:
+    array, pixel_id, origin, spacing, direction = packed
+    image = sitk.GetImageFromArray(array)
+    if image.GetPixelID() != pixel_id:
+        image = sitk.Cast(image, pixel_id)
+    image.SetOrigin(origin)
+    image.SetSpacing(spacing)
+    image.SetDirection(direction)
+    return image
 
 
 def _prepare_region(
@@ -197,41 +255,108 @@ def _groups_by_crop(regions: list[_Region]) -> list[list[_Region]]:
     return list(groups.values())
 
 
-def _extract_group(
-    group: list[_Region], spec: ExtractionSpec, settings: dict[str, Any], values: dict[str, dict[str, float]]
-) -> None:
-    """Steps 4 and 6 of ``execute()`` for regions whose cropped images are the same pixels: each filtered image is
-    built once (mask-free filters) and every region's feature classes are computed on it."""
+@dataclass
+class _Task:
+    """Part of ``execute()`` for regions whose cropped images are the same pixels: their shape (``image_type=None``),
+    or the feature classes on the filtered images of one image type (every ``parts``-th of them, from ``part``)."""
+
+    members: list[_Region]
+    spec: ExtractionSpec
+    settings: dict[str, Any]
+    position: int  # of the image type in the parameter file (-1: shape), for execute()'s order of the values
+    image_type: str | None = None
+    arguments: dict[str, Any] | None = None
+    part: int = 0
+    parts: int = 1
+    cost: float = 0.0
+
+    @property
+    def description(self) -> str:
+        kind = "shape" if self.image_type is None else self.image_type
+        if self.image_type == "LoG" and self.arguments:
+            kind += f" {self.arguments['sigma'][0]:g} mm"
+        return f"{kind} features of {', '.join(r.name for r in self.members)}"
+
+
+def _plan(groups: list[list[_Region]], spec: ExtractionSpec, settings: dict[str, Any], split: int) -> list[_Task]:
+    """The tasks of steps 4 and 6 of ``execute()``, largest first. A mask-free filter runs once per group."""
+    tasks = []
+    for group in groups:
+        for region in group:
+            if _classes_for("original", spec, region.request, shape=True):
+                tasks.append(_Task([region], spec, settings, -1, cost=region.voxels))
+        for position, (image_type, custom) in enumerate(spec.image_types.items()):
+            members = [r for r in group if r.request is None or _type_requested(image_type, r.request)]
+            if not members:
+                continue
+            arguments = {**settings, **custom}
+            runs = [members] if image_type in _MASK_FREE_IMAGE_TYPES else [[r] for r in members]
+            voxels = [sum(r.voxels for r in run) for run in runs]
+            if image_type == "LoG":
+                sigmas = [
+                    s for s in custom.get("sigma", [])
+                    if any(r.request is None or _log_name(s) in r.request for r in members)
+                ]
+                for run, size in zip(runs, voxels):
+                    for sigma in sigmas:
+                        task_arguments = {**arguments, "sigma": [sigma]}
+                        tasks.append(_Task(run, spec, settings, position, image_type, task_arguments, cost=size))
+            elif image_type == "Wavelet":
+                # Eight decompositions from one transform: with workers, split them (each part redoes the transform).
+                parts = 2 if split > 1 else 1
+                for run, size in zip(runs, voxels):
+                    for part in range(parts):
+                        tasks.append(
+                            _Task(run, spec, settings, position, image_type, arguments, part, parts, 8 * size / parts)
+                        )
+            else:
+                for run, size in zip(runs, voxels):
+                    tasks.append(_Task(run, spec, settings, position, image_type, arguments, cost=size))
+    return sorted(tasks, key=lambda task: -task.cost)
+
+
+def _run_task(task: _Task) -> list[tuple[tuple[int, int], str, dict[str, float]]]:
+    """``[((image type position, derived image index), region, values)]`` of one task."""
     from radiomics import imageoperations
 
-    for region in group:
-        shape_classes = _classes_for("original", spec, region.request, shape=True)
-        if shape_classes:
-            image, mask = imageoperations.cropToTumorMask(region.image, region.shape_mask, region.bounding_box)
-            values[region.name].update(_compute_classes(image, mask, "original", shape_classes, settings))
-
-    for image_type, custom in spec.image_types.items():
-        members = [r for r in group if r.request is None or _type_requested(image_type, r.request)]
-        if not members:
+    _quiet_pyradiomics()
+    results = []
+    if task.image_type is None:
+        region = task.members[0]
+        classes = _classes_for("original", task.spec, region.request, shape=True)
+        image, mask = imageoperations.cropToTumorMask(region.image, region.shape_mask, region.bounding_box)
+        return [((-1, 0), region.name, _compute_classes(image, mask, "original", classes, task.settings))]
+    first = task.members[0]
+    generator = getattr(imageoperations, f"get{task.image_type}Image")
+    derived_images = generator(first.image, first.mask, **(task.arguments or {}))
+    for index, (derived, name, derived_arguments) in enumerate(derived_images):
+        if index % task.parts != task.part:
             continue
-        arguments = {**settings, **custom}
-        if image_type == "LoG" and all(r.request is not None for r in members):
-            arguments["sigma"] = [
-                s for s in custom.get("sigma", []) if any(_log_name(s) in r.request for r in members)  # type: ignore[operator]
-            ]
-        generator = getattr(imageoperations, f"get{image_type}Image")
-        if image_type in _MASK_FREE_IMAGE_TYPES:
-            runs = [(members, generator(members[0].image, members[0].mask, **arguments))]
-        else:
-            runs = [([r], generator(r.image, r.mask, **arguments)) for r in members]
-        for run_members, derived_images in runs:
-            for derived, name, derived_arguments in derived_images:
-                for region in run_members:
-                    classes = _classes_for(name, spec, region.request, shape=False)
-                    if not classes:
-                        continue
-                    image, mask = imageoperations.cropToTumorMask(derived, region.mask, region.bounding_box)
-                    values[region.name].update(_compute_classes(image, mask, name, classes, derived_arguments))
+        if task.image_type == "LoG":
+            index = [_log_name(s) for s in task.spec.image_types["LoG"].get("sigma", [])].index(name)
+        for region in task.members:
+            classes = _classes_for(name, task.spec, region.request, shape=False)
+            if classes:
+                image, mask = imageoperations.cropToTumorMask(derived, region.mask, region.bounding_box)
+                values = _compute_classes(image, mask, name, classes, derived_arguments)
+                results.append(((task.position, index), region.name, values))
+    return results
+
+
+def _run(tasks: list[_Task], workers: int) -> Iterable[tuple[int, list[tuple[tuple[int, int], str, dict[str, float]]]]]:
+    """``(task index, result)`` as tasks finish: in this process, or in joblib's pool of ``workers`` processes."""
+    if workers <= 1 or len(tasks) <= 1:
+        yield from map(_run_numbered, enumerate(tasks))
+        return
+    import joblib
+
+    parallel = joblib.Parallel(n_jobs=workers, backend="loky", batch_size=1, return_as="generator_unordered")
+    yield from parallel(joblib.delayed(_run_numbered)(numbered) for numbered in enumerate(tasks))
+
+
+def _run_numbered(numbered: tuple[int, _Task]) -> tuple[int, list[tuple[tuple[int, int], str, dict[str, float]]]]:
+    index, task = numbered
+    return index, _run_task(task)
 
 
 def _log_name(sigma: float) -> str:
@@ -268,19 +393,79 @@ def _compute_classes(
     classes: dict[str, list[str] | None],
     arguments: dict[str, Any],
 ) -> dict[str, float]:
+    """PyRadiomics' feature classes on one (cropped) derived image and mask; they share one discretisation."""
     from radiomics import getFeatureClasses
 
     values = {}
-    for class_name, features in classes.items():
-        if class_name == "shape":
-            feature_class = _shape_class(image, mask, arguments)
-        else:
-            feature_class = getFeatureClasses()[class_name](image, mask, **arguments)
-        for feature in features or []:
-            feature_class.enableFeatureByName(feature)
-        for feature, value in feature_class.execute().items():
-            values[f"{image_name}_{class_name}_{feature}"] = float(value)
+    token = _BINNING.set(_BinningMemo())
+    try:
+        for class_name, features in classes.items():
+            if class_name == "shape":
+                feature_class = _shape_class(image, mask, arguments)
+            else:
+                feature_class = _with_shared_binning(getFeatureClasses()[class_name])(image, mask, **arguments)
+            for feature in features or []:
+                feature_class.enableFeatureByName(feature)
+            for feature, value in feature_class.execute().items():
+                values[f"{image_name}_{class_name}_{feature}"] = float(value)
+    finally:
+        _BINNING.reset(token)
     return values
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# One discretisation per derived image and region
+# --------------------------------------------------------------------------------------------------------------------
+
+#: The discretisation memo of the :func:`_compute_classes` call in progress (none outside one).
+_BINNING: contextvars.ContextVar[_BinningMemo | None] = contextvars.ContextVar("ccrcc_binning", default=None)
+_SHARED_BINNING_CLASSES: dict[type, type] = {}
+
+
+class _BinningMemo:
+    """PyRadiomics' ``_applyBinning`` result for one derived image and region: every texture class (and first order)
+    discretises the same gray levels in the same mask with the same settings; the first one computes it, the others
+    get a copy (checked: same input values, mask and settings, else it is computed again)."""
+
+    def __init__(self) -> None:
+        self._entry: tuple[np.ndarray, np.ndarray, dict[str, Any], np.ndarray, dict[str, Any]] | None = None
+
+    def apply(self, instance: Any, matrix: np.ndarray, compute: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        entry = self._entry
+        if (
+            entry is not None
+            and entry[2] == instance.settings
+            and np.array_equal(entry[1], instance.maskArray)
+            and np.array_equal(entry[0], matrix)
+        ):
+            instance.coefficients.update({k: v.copy() if isinstance(v, np.ndarray) else v for k, v in entry[4].items()})
+            return entry[3].copy()
+        before = dict(instance.coefficients)
+        binned = compute(matrix)
+        added = {k: v for k, v in instance.coefficients.items() if k not in before or before[k] is not v}
+        self._entry = (
+            matrix.copy(), instance.maskArray.copy(), dict(instance.settings), binned.copy(),
+            {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in added.items()},
+        )
+        return binned
+
+
+def _with_shared_binning(feature_class: type) -> type:
+    """The PyRadiomics feature class with its ``_applyBinning`` going through the memo of the current call."""
+    if feature_class not in _SHARED_BINNING_CLASSES:
+
+        def _applyBinning(self: Any, matrix: np.ndarray) -> np.ndarray:  # noqa: N802 - PyRadiomics' name
+            compute = super(subclass, self)._applyBinning
+            memo = _BINNING.get()
+            return compute(matrix) if memo is None else memo.apply(self, matrix, compute)
+
+        subclass = type(
+            feature_class.__name__,
+            (feature_class,),
+            {"_applyBinning": _applyBinning, "__module__": feature_class.__module__, "__doc__": feature_class.__doc__},
+        )
+        _SHARED_BINNING_CLASSES[feature_class] = subclass
+    return _SHARED_BINNING_CLASSES[feature_class]
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -383,20 +568,23 @@ def _cube_configurations(mask: np.ndarray) -> np.ndarray:
 
 
 class _LazyDiameters:
-    """PyRadiomics' ``diameters`` (slice, column, row, 3-D), computed on first use."""
+    """PyRadiomics' ``diameters`` (slice, column, row, 3-D): each one computed when it is first used."""
 
     def __init__(self, mask: np.ndarray, spacing: np.ndarray) -> None:
         self._mask = mask
         self._spacing = spacing
-        self._values: tuple[float, float, float, float] | None = None
+        self._vertices: np.ndarray | None = None
+        self._values: dict[int, float] = {}
 
     def __len__(self) -> int:
         return 4
 
     def __getitem__(self, index: int) -> float:
-        if self._values is None:
-            self._values = mesh_diameters(self._mask, self._spacing)
-            self._mask = None  # type: ignore[assignment]
+        index = range(4)[index]
+        if index not in self._values:
+            if self._vertices is None:
+                self._vertices = _mesh_vertices(self._mask)
+            self._values[index] = mesh_diameter(self._vertices, self._spacing, None if index == 3 else index)
         return self._values[index]
 
 
@@ -405,17 +593,21 @@ def mesh_diameters(mask: np.ndarray, spacing: np.ndarray) -> tuple[float, float,
     PyRadiomics' ``Maximum2DDiameterSlice``, ``…Column``, ``…Row`` and ``Maximum3DDiameter``. ``mask``: z, y, x,
     with at least one empty voxel on every side."""
     vertices = _mesh_vertices(mask)
+    return tuple(mesh_diameter(vertices, spacing, axis) for axis in (0, 1, 2, None))  # type: ignore[return-value]
+
+
+def mesh_diameter(vertices: np.ndarray, spacing: np.ndarray, plane_axis: int | None) -> float:
+    """Largest distance between two of the mesh vertices (doubled index coordinates) overall (``plane_axis=None``)
+    or between two with the same coordinate along ``plane_axis``."""
     unit = np.eye(3, dtype=np.int64)
-    squared = []
-    for plane_axis in range(3):
-        a, b = (axis for axis in range(3) if axis != plane_axis)
-        candidates = _line_ends(vertices, [unit[a], unit[b], unit[a] + unit[b], unit[a] - unit[b]])
-        candidates = candidates[np.argsort(candidates[:, plane_axis], kind="stable")]
-        starts = np.flatnonzero(np.diff(candidates[:, plane_axis])) + 1
-        squared.append(max(_largest_squared_distance(plane, spacing) for plane in np.split(candidates, starts)))
-    candidates = _line_ends(vertices, [unit[2], unit[1], unit[0]])
-    squared.append(_largest_squared_distance(_hull_vertices(candidates), spacing))
-    return tuple(float(np.sqrt(value)) for value in squared)  # type: ignore[return-value]
+    if plane_axis is None:
+        candidates = _line_ends(vertices, [unit[2], unit[1], unit[0]])
+        return float(np.sqrt(_largest_squared_distance(_hull_vertices(candidates), spacing)))
+    a, b = (axis for axis in range(3) if axis != plane_axis)
+    candidates = _line_ends(vertices, [unit[a], unit[b], unit[a] + unit[b], unit[a] - unit[b]])
+    candidates = candidates[np.argsort(candidates[:, plane_axis], kind="stable")]
+    starts = np.flatnonzero(np.diff(candidates[:, plane_axis])) + 1
+    return float(np.sqrt(max(_largest_squared_distance(plane, spacing) for plane in np.split(candidates, starts))))
 
 
 def _mesh_vertices(mask: np.ndarray) -> np.ndarray:

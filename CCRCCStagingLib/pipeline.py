@@ -183,11 +183,14 @@ def extract_region_features(
     spec: feature_extraction.ExtractionSpec,
     wanted: Iterable[str] | None = None,
     progress: Progress = _no_progress,
+    workers: int | None = None,
 ) -> tuple[dict[str, float], list[str]]:
     """Features of every region (``wanted=None``) or only the named ``<region>_<feature>`` ones.
 
     All regions go through one :func:`features.extract_regions` call, so regions with the same PyRadiomics crop share
-    their filtered images; the values are those of PyRadiomics ``execute()`` on each region alone."""
+    their filtered images; the values are those of PyRadiomics ``execute()`` on each region alone. ``workers``: worker
+    processes for the extraction (``None``: :func:`features.default_workers`, 1 unless ``CCRCC_FEATURE_WORKERS`` says
+    otherwise); the values do not depend on it."""
     requests = _requests_by_region(wanted)
     masks = {
         name: regions.region_image(region)
@@ -195,7 +198,12 @@ def extract_region_features(
         if requests is None or name in requests
     }
     region_values, failures = feature_extraction.extract_regions(
-        regions.image, masks, spec, None if requests is None else {name: requests[name] for name in masks}, progress
+        regions.image,
+        masks,
+        spec,
+        None if requests is None else {name: requests[name] for name in masks},
+        progress,
+        feature_extraction.default_workers() if workers is None else workers,
     )
     values: dict[str, float] = {}
     warnings = []

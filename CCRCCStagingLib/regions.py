@@ -5,14 +5,17 @@ for the mask), then the regions are built on that grid.
 
 The 1 mm grid is the one PyRadiomics itself resamples to (``imageoperations.resampleImage``): anchored at the
 corner of the original image, so that every region's PyRadiomics crop is a sub-box of it. Only a box around the
-tumour is ever resampled; it is large enough that the values inside equal a whole-volume resampling (see
-:data:`BSPLINE_EXACT_MARGIN`).
+tumour is ever resampled, from a source crop large enough that the values inside equal a whole-volume resampling
+(see :data:`BSPLINE_EXACT_MARGIN`). PyRadiomics does not resample the box again (its spacing already is the
+resampled spacing): it only crops each region's bounding box ± ``padDistance`` from it, so the box needs no more
+margin than that (see :func:`margin_voxels`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 import SimpleITK as sitk
@@ -119,9 +122,48 @@ def resample_image(image: sitk.Image, box: GridBox) -> sitk.Image:
 
 
 def resample_mask(mask: sitk.Image, box: GridBox) -> sitk.Image:
-    """Nearest-neighbour resampling of a 0/1 mask onto the box."""
-    source = _source_crop(mask, box, 1)
-    return sitk.Resample(source, box.empty_image(), sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    """Nearest-neighbour resampling of a 0/1 mask onto the box.
+
+    On a box of the mask's own anchored grid (what :func:`grid_around_mask` gives) every new voxel takes the source
+    voxel whose centre is nearest, found per axis in exact arithmetic; a new voxel centre exactly halfway between two
+    source centres takes the higher index, as ITK rounds. So the result does not depend on the box's extent (ITK's
+    own transform arithmetic breaks such ties by rounding noise of the box's origin). Any other box: ITK resamples."""
+    indices = _nearest_source_indices(mask, box)
+    if indices is None:
+        source = _source_crop(mask, box, 1)
+        return sitk.Resample(source, box.empty_image(), sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    source = sitk.GetArrayViewFromImage(mask)
+    inside = [(index >= 0) & (index < n) for index, n in zip(indices, source.shape)]
+    array = np.zeros(tuple(len(index) for index in indices), np.uint8)
+    array[np.ix_(*inside)] = source[np.ix_(*[index[ok] for index, ok in zip(indices, inside)])]
+    resampled = sitk.GetImageFromArray(array)
+    resampled.CopyInformation(box.empty_image())
+    return resampled
+
+
+def _nearest_source_indices(mask: sitk.Image, box: GridBox) -> list[np.ndarray] | None:
+    """Per axis (z, y, x) the source index nearest to each of the box's voxel centres, or ``None`` when the box is not
+    a box of the mask's anchored grid."""
+    ratio, first_index, _ = _anchored_axes(mask, box.spacing)
+    origin_index = np.array(mask.TransformPhysicalPointToContinuousIndex(box.origin))
+    if not (
+        np.allclose(box.direction, mask.GetDirection(), rtol=0, atol=1e-9)
+        and np.allclose(origin_index, first_index + np.array(box.offset) / ratio, rtol=0, atol=1e-6)
+    ):
+        return None
+    indices = []
+    for axis in (2, 1, 0):
+        # New voxel j lies at source continuous index (j + 1/2) new/old - 1/2; the nearest index, ties up, is
+        # floor((j + 1/2) new/old) = floor((2j + 1) new / (2 old)), computed on the exact values of the two floats.
+        step = Fraction(box.spacing[axis]) / Fraction(mask.GetSpacing()[axis])
+        start = box.offset[axis]
+        indices.append(
+            np.array(
+                [(2 * j + 1) * step.numerator // (2 * step.denominator) for j in range(start, start + box.size[axis])],
+                dtype=np.int64,
+            )
+        )
+    return indices
 
 
 def peritumoral_shell(
@@ -155,6 +197,8 @@ def shell_missing_fraction(
 
 
 def margin_voxels(margin_mm: float, spacing: tuple[float, ...], pad_distance: int) -> int:
-    """Box margin around the tumour: the shell, PyRadiomics' own crop padding (padDistance + 1 for its rounding),
-    and the B-spline margin that keeps PyRadiomics' resampling of the crop equal to that of the whole volume."""
-    return math.ceil(margin_mm / min(spacing)) + pad_distance + 1 + BSPLINE_EXACT_MARGIN
+    """Box margin around the tumour: the shell plus PyRadiomics' own crop padding (padDistance + 1 for its
+    rounding), so that every region's PyRadiomics crop lies in the box (or stops at the image's edge where the box
+    does). PyRadiomics only crops the box, it does not resample it again, so no B-spline margin is needed here: the
+    exactness of the box's values comes from the source crop of :func:`resample_image`."""
+    return math.ceil(margin_mm / min(spacing)) + pad_distance + 1

@@ -7,9 +7,6 @@ import csv
 import json
 import os
 import platform
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -17,16 +14,11 @@ from typing import Any
 import SimpleITK as sitk
 
 from .errors import OutputError
+from .files import CT_BOX_FILE, FEATURES_FILE, OUTPUT_FILES, REGIONS_FILE, RESULT_FILE, atomic_path
 from .io import LoadedCase
 from .pipeline import CaseAnalysis
 from .settings import Settings
 
-RESULT_FILE = "result.json"
-FEATURES_FILE = "features.csv"
-REGIONS_FILE = "regions.nrrd"
-#: The resampled CT in the regions' box (int16 HU): what the report draws the overlays on.
-CT_BOX_FILE = "ct_box.nrrd"
-OUTPUT_FILES = (RESULT_FILE, FEATURES_FILE, REGIONS_FILE, CT_BOX_FILE)
 
 _VERSIONED_PACKAGES = ("ccrcc-staging", "pyradiomics-bhklab", "numpy", "SimpleITK", "scikit-learn", "scipy")
 
@@ -99,27 +91,6 @@ def prepare_output_dir(out_dir: Path, overwrite: bool) -> None:
         raise OutputError(f"Cannot create the output folder {out_dir}: {error.strerror}.") from error
     if not os.access(out_dir, os.W_OK):
         raise OutputError(f"The output folder {out_dir} is not writable; choose another one with --out.")
-
-
-@contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """A temporary path beside ``target`` that replaces it only once writing succeeded, so an interrupted run
-    never leaves a partial file under the final name."""
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=target.suffix)
-    os.close(handle)
-    try:
-        yield Path(temporary)
-        os.chmod(temporary, 0o666 & ~_current_umask())  # mkstemp makes owner-only files
-        os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-
-
-def _current_umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
 
 
 def write_case_outputs(out_dir: Path, result: dict[str, Any], analysis: CaseAnalysis) -> None:

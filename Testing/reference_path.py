@@ -31,7 +31,7 @@ def reference_features(image: sitk.Image, regions: CaseRegions, settings: Settin
     """``<region>_<feature>`` values from PyRadiomics ``execute()`` on the whole resampled CT, one call per region."""
     from radiomics.featureextractor import RadiomicsFeatureExtractor
 
-    extractor = RadiomicsFeatureExtractor(str(settings.params_file))
+    extractor = RadiomicsFeatureExtractor(dict(settings.pyradiomics_params()))  # the file's or a model's own
     whole = whole_volume_resampled(image, settings)
     values = {}
     for name, region in regions.masks().items():

@@ -111,10 +111,25 @@ def test_everyBoundWidgetHasAParameterOfAMatchingType(ccrcc):
         "QComboBox": lambda name: baseType(name) is str and typing.get_origin(hints[name]) is typing.Annotated,
     }
     bound = {name: widget.get("class") for widget in uiWidgets().values() if (name := parameterName(widget))}
-    assert set(bound) == {"inputVolume", "marginMm", "habitats", "showHabitats"}
+    # Margin and habitats are synced by hand: with a model they show the model's values, read-only.
+    assert set(bound) == {"inputVolume", "showHabitats", "reportIncludeIdentifiers"}
     for name, widgetClass in bound.items():
         assert name in hints, name
         assert accepts[widgetClass](name), (name, widgetClass, hints[name])
+
+
+def comboBoxItems(name):
+    return [item.findtext("property/string") for item in uiWidgets()[name].findall("item")]
+
+
+def test_comboBoxesSyncedByHandListTheParameterChoices(ccrcc):
+    # The model combo box's rows are MODEL_CHOICES in order (shown as words); the habitats' are the choices.
+    assert len(comboBoxItems("modelComboBox")) == len(ccrcc.MODEL_CHOICES) == 3
+    assert ccrcc.MODEL_CHOICES[0] == ccrcc.CCRCCStagingParameterNode.modelChoice == ccrcc.MODEL_BUNDLED
+    assert comboBoxItems("habitatsComboBox") == list(ccrcc.HABITAT_CHOICES)
+    hints = ccrcc.CCRCCStagingParameterNode.__annotations__
+    assert typing.get_args(hints["habitats"])[1] == list(ccrcc.HABITAT_CHOICES)
+    assert typing.get_args(hints["modelChoice"])[1] == list(ccrcc.MODEL_CHOICES)
 
 
 def test_whatTheLogicWritesIsDeclaredInTheParameterNode(ccrcc):
@@ -138,9 +153,14 @@ def cmakeListedFiles(cmakeFile: Path) -> set[Path]:
     return listed
 
 
+#: Documentation images (README, extension metadata by URL): in the repository, not installed with the extension.
+NOT_INSTALLED = (REPO_ROOT / "Resources" / "Screenshots",)
+
+
 def filesUnder(folder: Path) -> set[Path]:
     return {path.resolve() for path in folder.rglob("*")
-            if path.is_file() and path.name != "CMakeLists.txt" and "__pycache__" not in path.parts}
+            if path.is_file() and path.name != "CMakeLists.txt" and "__pycache__" not in path.parts
+            and not any(path.is_relative_to(excluded) for excluded in NOT_INSTALLED)}
 
 
 def unlisted(cmakeFile: Path, *folders: Path) -> list[str]:
@@ -183,9 +203,40 @@ def test_rootCMakeListsDeclaresTheExtension():
         assert re.search(rf"set\(EXTENSION_{variable} \S", text), variable
 
 
+def test_theExtensionsIconAndScreenshotsAreInTheRepository():
+    # The Extensions Manager shows them from these URLs: each must name a file committed at that path.
+    text = (REPO_ROOT / "CMakeLists.txt").read_text()
+    homepage = re.search(r'set\(EXTENSION_HOMEPAGE "([^"]+)"\)', text).group(1)
+    urls = [url.replace("${EXTENSION_HOMEPAGE}", homepage)
+            for variable in ("ICONURL", "SCREENSHOTURLS")
+            for url in re.search(rf'set\(EXTENSION_{variable} "([^"]+)"\)', text).group(1).split()]
+    prefix = f"{homepage}/raw/main/"
+    assert urls and all(url.startswith(prefix) for url in urls), urls
+    assert [url for url in urls if not (REPO_ROOT / url[len(prefix):]).is_file()] == []
+
+
 def test_noPythonFileInTheRepositoryRoot():
     # Slicer may take a .py beside the module folders for a module of its own.
     assert sorted(path.name for path in REPO_ROOT.glob("*.py")) == []
+
+
+def test_theModuleFolderHoldsOnlyTheModuleAsTopLevelPython():
+    # Installed, every top-level .py of the module folder is a module candidate: helpers live in a package.
+    assert sorted(path.name for path in MODULE_FILE.parent.glob("*.py")) == ["CCRCCStaging.py"]
+
+
+def test_theModulesCopiesOfLibraryNamesMatchTheLibrary(ccrcc):
+    # The module never imports the library into Slicer's process; the names it repeats must stay in step.
+    from CCRCCStagingLib.case import BUNDLED_MODEL_DIR
+    from CCRCCStagingLib.files import ANALYSIS_FILES
+
+    assert ccrcc.BUNDLED_MODEL_ID == BUNDLED_MODEL_DIR.name
+    assert ccrcc.bundledModelDir().resolve() == BUNDLED_MODEL_DIR.resolve()
+    assert ccrcc.reportFiles.ANALYSIS_FILES == ANALYSIS_FILES
+    if (REPO_ROOT / "CCRCCStagingLib" / "report.py").is_file():
+        from CCRCCStagingLib import report
+
+        assert ccrcc.reportFiles.REPORT_FORMATS == {"html": report.REPORT_HTML_FILE, "pdf": report.REPORT_PDF_FILE}
 
 
 def test_iconIsA128PixelPng():
@@ -222,13 +273,18 @@ def test_requirementsNeverReplaceSlicerPackagesAndMatchPyproject():
 
 
 def analyzeImports() -> set[str]:
-    """Top-level names of the third-party modules that ``ccrcc-staging analyze`` can import: the imports of
-    cli.command_analyze, followed through the library's modules (all their imports, at any depth)."""
+    """Top-level names of the third-party modules that ``ccrcc-staging analyze`` and ``report`` can import: the
+    imports of cli.command_analyze and command_report, followed through the library's modules (all their imports,
+    at any depth)."""
     libraryDir = REPO_ROOT / "CCRCCStagingLib"
     cliTree = ast.parse((libraryDir / "cli.py").read_text())
-    analyze = next(node for node in ast.walk(cliTree) if isinstance(node, ast.FunctionDef) and node.name == "command_analyze")
+    # What the module runs: analyze, and report (Export report) once the CLI has it.
+    commands = [node for node in ast.walk(cliTree)
+                if isinstance(node, ast.FunctionDef) and node.name in ("command_analyze", "command_report")]
+    assert "command_analyze" in {node.name for node in commands}
     moduleLevel = [node for node in cliTree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
-    pending, seen, thirdParty = [("cli", moduleLevel + list(ast.walk(analyze)))], set(), set()
+    pending = [("cli", moduleLevel + [child for command in commands for child in ast.walk(command)])]
+    seen, thirdParty = set(), set()
     while pending:
         moduleName, nodes = pending.pop()
         for node in nodes:
@@ -293,6 +349,8 @@ PREDICTION = {"t_stage_group": "high", "probability_high": 0.723, "threshold": 0
 def test_resultWithoutModelShowsNoPrediction(ccrcc):
     summary = ccrcc.resultSummary(RESULT_WITHOUT_MODEL)
     assert summary["tStage"] is None and summary["radscore"] is None and summary["notice"] is None
+    assert summary["model"] is None
+    assert summary["noPrediction"] == "No prediction: this result was computed without a model."
     assert summary["habitats"] == "2"
     assert summary["volumes"] == "Tumour 1.00 mL, Habitat 1 0.60 mL, Habitat 2 0.40 mL, Peritumoral 3 mm 0.90 mL"
     assert summary["warnings"] is None
@@ -304,13 +362,54 @@ def test_resultWithModelShowsPredictionAndTheDemonstrationNotice(ccrcc):
     assert summary["radscore"] == "0.310 (cutoff 0.120): high-risk group"
     assert summary["notice"] == "Demonstration model, not for clinical use."
     assert summary["warnings"] == "far from training data"
+    assert summary["model"] == "demo (SHA-256 000000000000…)" and summary["noPrediction"] is None
     ownModel = {**PREDICTION["model"], "demonstration": False}
     assert ccrcc.resultSummary({**RESULT_WITHOUT_MODEL, **PREDICTION, "model": ownModel})["notice"] is None
 
 
+def test_aWithheldPredictionShowsWhyAndKeepsTheNotice(ccrcc):
+    withheld = {**RESULT_WITHOUT_MODEL, "model": PREDICTION["model"], "prediction_withheld": "a feature is missing"}
+    summary = ccrcc.resultSummary(withheld)
+    assert summary["noPrediction"] == "Prediction withheld: a feature is missing"
+    assert summary["tStage"] is None and summary["radscore"] is None
+    assert summary["notice"] == "Demonstration model, not for clinical use."
+
+
+def test_theModelsRegionSettingsAreReadFromItsDescription(ccrcc, tmp_path):
+    modelJson = {"id": "mine", "extraction_settings": {"margin_mm": 5.0, "habitats": {"k": None}},
+                 "card": {"demonstration": False}}
+    (tmp_path / "model.json").write_text(json.dumps(modelJson))
+    info = ccrcc.readModelInfo(tmp_path)
+    assert (info.id, info.marginMm, info.habitats, info.demonstration) == ("mine", 5.0, "auto", False)
+    modelJson["extraction_settings"]["habitats"]["k"] = 2
+    (tmp_path / "model.json").write_text(json.dumps(modelJson) + " ")  # another size: re-read, not cached
+    assert ccrcc.readModelInfo(tmp_path).habitats == "2"
+    with pytest.raises(ccrcc.AnalysisError, match="holds no model.json"):
+        ccrcc.readModelInfo(tmp_path / "elsewhere")
+    (tmp_path / "model.json").write_text("{}")
+    with pytest.raises(ccrcc.AnalysisError, match="cannot be read"):
+        ccrcc.readModelInfo(tmp_path)
+
+
+def test_anExportWithoutIdentifiersLeavesTheCaseNameOutEverywhere(ccrcc):
+    result = {**RESULT_WITHOUT_MODEL, "case_id": "Doe_Jane_CT",
+              "inputs": {"image": "/tmp/CCRCCStaging-x/inputs/image/Doe_Jane_CT.nrrd", "mask": "/tmp/x/mask.nrrd",
+                         "image_geometry": {"size": [1, 2, 3]}},
+              "warnings": ["The mask /tmp/x/mask.nrrd of Doe_Jane_CT touches the image edge."]}
+    exported = ccrcc.reportFiles.exportedResult(result, includeIdentifiers=False)
+    assert "Doe_Jane" not in json.dumps(exported) and "/tmp/x" not in json.dumps(exported)
+    assert exported["case_id"] == "anonymous" and exported["regions"] == result["regions"]
+    assert exported["inputs"]["image_geometry"] == result["inputs"]["image_geometry"]
+    assert result["case_id"] == "Doe_Jane_CT"  # the original is left as it was
+    assert ccrcc.reportFiles.exportedResult(result, includeIdentifiers=True) is result
+    # The same case with and without a model is the same case; another CT is not.
+    assert ccrcc.reportFiles.caseIdentity(result) == ccrcc.reportFiles.caseIdentity({**result, **PREDICTION})
+    assert ccrcc.reportFiles.caseIdentity(result) != ccrcc.reportFiles.caseIdentity({**result, "case_id": "Other"})
+
+
 def test_cliOutputGivesProgressAndTheErrorSentence(ccrcc):
     progress = []
-    output = ccrcc._CliOutput(lambda *step: progress.append(step))
+    output = ccrcc.CliOutput(lambda *step: progress.append(step))
     for line in ("progress: 0.35 extracting features of sub1", "progress: 1.7 done",
                  "warning: the tumour touches the edge", "error: The mask is empty: draw the tumour first."):
         output.addLine(line)
@@ -319,7 +418,8 @@ def test_cliOutputGivesProgressAndTheErrorSentence(ccrcc):
     unexpected = str(output.failure(1))
     assert "exit code 1" in unexpected and "warning: the tumour touches the edge" in unexpected
 
-    argparseStyle = ccrcc._CliOutput(None)
+    argparseStyle = ccrcc.CliOutput(None, task="report")
     argparseStyle.addLine("usage: ccrcc-staging analyze [-h] …")
     argparseStyle.addLine("ccrcc-staging analyze: error: unrecognized arguments: --model /x")
     assert str(argparseStyle.failure(2)) == "unrecognized arguments: --model /x"
+    assert str(argparseStyle.failure(1)).startswith("The report stopped unexpectedly (exit code 1).")

@@ -60,7 +60,9 @@ def write_cases(out: Path, limit: int | None, seed: int) -> Path:
             x0, y0, z0, sx, sy, sz = crop_around_tumour(labels, CROP_MARGIN_MM)
             cropped = labels[x0 : x0 + sx, y0 : y0 + sy, z0 : z0 + sz]
             sitk.WriteImage(cropped, str(mask_path), useCompression=True)
-            ct = synthesize_ct_from_labels(cropped, seed=int(case_id[5:]), stage=groups[path])
+            # stage=None: the synthetic texture does not depend on the true T stage, so only the real geometry
+            # (size, shape, where the shell falls) can carry the signal a model finds here.
+            ct = synthesize_ct_from_labels(cropped, seed=int(case_id[5:]), stage=None)
             sitk.WriteImage(ct, str(image_path), useCompression=True)
         info = clinical[case_id]
         rows.append(

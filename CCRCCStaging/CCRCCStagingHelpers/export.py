@@ -1,0 +1,174 @@
+"""The report folder the user picks: which files go there, whether it already holds another case's report, and
+moving the finished files in at once.
+
+The report is rendered by ``ccrcc-staging report`` in a staging folder inside the chosen folder; only when it
+succeeded are the files moved into place (``os.replace``, same file system), so a failed or cancelled export leaves
+the folder as it was and the CLI never has to overwrite anything.
+"""
+
+import csv
+import io
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from . import AnalysisError, ReportExistsError
+
+#: The analysis folder's files (CCRCCStagingLib.files.ANALYSIS_FILES; a test checks): the report's inputs, and the
+#: machine-readable part of the exported report.
+ANALYSIS_FILES = ("result.json", "features.csv", "regions.nrrd", "ct_box.nrrd")
+RESULT_FILE = "result.json"
+FEATURES_FILE = "features.csv"
+#: What ``ccrcc-staging report`` writes, per format.
+REPORT_FORMATS = {"html": "report.html", "pdf": "report.pdf"}
+#: The case ID written instead of the real one when identifiers are left out.
+ANONYMOUS_CASE_ID = "anonymous"
+IDENTIFIERS_LEFT_OUT = "[identifiers left out]"
+STAGING_PREFIX = ".ccrcc-report-"
+
+
+def exportedResult(result, includeIdentifiers):
+    """``result.json`` as exported. Without identifiers, the case ID (the CT's name in Slicer, which may be the
+    patient's) and the input paths (which contain it) are replaced wherever they occur, also inside warnings."""
+    if includeIdentifiers:
+        return result
+    inputs = result.get("inputs", {})
+    known = []
+    for key in ("image", "mask"):
+        if inputs.get(key):
+            known += [str(inputs[key]), Path(inputs[key]).name]
+    caseId = str(result.get("case_id") or "")
+    if len(caseId) >= 3:  # shorter ones would blot out ordinary words
+        known.append(caseId)
+    known = sorted(set(known), key=len, reverse=True)
+
+    def redact(value):
+        if isinstance(value, str):
+            for text in known:
+                value = value.replace(text, IDENTIFIERS_LEFT_OUT)
+            return value
+        if isinstance(value, dict):
+            return {key: redact(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [redact(item) for item in value]
+        return value
+
+    exported = redact(result)
+    exported["case_id"] = ANONYMOUS_CASE_ID
+    for key in ("image", "mask"):
+        if key in exported.get("inputs", {}):
+            exported["inputs"][key] = IDENTIFIERS_LEFT_OUT
+    return exported
+
+
+def caseIdentity(result):
+    """What tells two cases apart: the case ID, the CT's geometry and the tumour's voxel count. A re-analysis of
+    the same case (other model or settings) has the same identity; another patient's CT does not."""
+    inputs = result.get("inputs", {})
+    return (result.get("case_id"), json.dumps(inputs.get("image_geometry"), sort_keys=True),
+            result.get("regions", {}).get("whole", {}).get("voxels"))
+
+
+def reportConflict(folder, result, includeIdentifiers=True):
+    """A sentence when ``folder`` already holds report or analysis files of another case (which an export would
+    replace), else None. The same case's earlier export is replaced without asking."""
+    folder = Path(folder)
+    present = [name for name in (*REPORT_FORMATS.values(), *ANALYSIS_FILES) if (folder / name).exists()]
+    if not present:
+        return None
+    try:
+        existing = json.loads((folder / RESULT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        existing = None
+    if isinstance(existing, dict):
+        if caseIdentity(existing) == caseIdentity(exportedResult(result, includeIdentifiers)):
+            return None
+        what = f'the report of another case ("{existing.get("case_id", "?")}")'
+    else:
+        what = "report files of another analysis"
+    return f"The folder {folder} already holds {what}: {', '.join(present)}."
+
+
+def copyAnalysisFiles(outputDir, targetDir):
+    """Copy the analysis files into ``targetDir`` as they are (the report step reads them)."""
+    for name in ANALYSIS_FILES:
+        # With the file times: the report dates the analysis by result.json's.
+        shutil.copy2(Path(outputDir) / name, Path(targetDir) / name)
+
+
+def removeIdentifiers(folder, result):
+    """Leave the case ID and the input paths out of the copied result.json and features.csv (after the report
+    step, which reads the originals to leave them out of the report too)."""
+    folder = Path(folder)
+    (folder / RESULT_FILE).write_text(json.dumps(exportedResult(result, False), indent=2) + "\n", encoding="utf-8")
+    features = folder / FEATURES_FILE
+    features.write_text(_anonymisedFeatures(features.read_text(encoding="utf-8")), encoding="utf-8", newline="")
+
+
+def _anonymisedFeatures(text):
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    if rows and "case_id" in rows[0]:
+        column = rows[0].index("case_id")
+        for row in rows[1:]:
+            row[column] = ANONYMOUS_CASE_ID
+    output = io.StringIO(newline="")
+    csv.writer(output, lineterminator="\r\n").writerows(rows)  # as csv.DictWriter wrote it
+    return output.getvalue()
+
+
+def publish(stagingDir, folder):
+    """Move everything from ``stagingDir`` into ``folder`` (replacing files of the same name); return the paths."""
+    written = []
+    for entry in sorted(Path(stagingDir).iterdir()):
+        target = Path(folder) / entry.name
+        if entry.is_dir():
+            shutil.rmtree(target, ignore_errors=True)
+        os.replace(entry, target)
+        written.append(target)
+    return written
+
+
+def exportReport(outputDir, folder, formats, includeIdentifiers, overwrite, render):
+    """Write the report of the analysis in ``outputDir`` into ``folder``; return the written paths, or None when
+    ``render`` was cancelled. ``render(stagingDir, formats, includeIdentifiers)`` runs ``ccrcc-staging report`` on
+    the staging folder and returns True, or None when cancelled (it raises when the report fails). The folder is
+    changed only when everything succeeded; another case's files in it are replaced only with ``overwrite``."""
+    formats = tuple(formats)
+    unknown = [fmt for fmt in formats if fmt not in REPORT_FORMATS]
+    if unknown or not formats:
+        raise AnalysisError(f"Unknown report format {unknown or formats}: use {', '.join(REPORT_FORMATS)}.")
+    result = json.loads((Path(outputDir) / RESULT_FILE).read_text(encoding="utf-8"))
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise AnalysisError(f"Cannot create the report folder {folder} ({error.strerror}).") from error
+    if not overwrite:
+        conflict = reportConflict(folder, result, includeIdentifiers)
+        if conflict:
+            raise ReportExistsError(f"{conflict} Choose another folder, or agree to replace them.")
+    try:
+        stagingDir = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder))
+    except OSError as error:
+        raise AnalysisError(f"Cannot write into the report folder {folder} ({error.strerror}); choose another "
+                            "one.") from error
+    try:
+        copyAnalysisFiles(outputDir, stagingDir)
+        if render(stagingDir, formats, includeIdentifiers) is None:
+            return None
+        missing = [REPORT_FORMATS[fmt] for fmt in formats if not (stagingDir / REPORT_FORMATS[fmt]).is_file()]
+        if missing:
+            raise AnalysisError(f"The report step ended without writing {', '.join(missing)}; its output is in the "
+                                "Python console.")
+        if not includeIdentifiers:
+            removeIdentifiers(stagingDir, result)
+        # The folder's earlier report files go (this case's, or another's the user agreed to replace), so that an
+        # HTML-only export never sits beside another analysis' PDF.
+        for name in (*REPORT_FORMATS.values(), *ANALYSIS_FILES):
+            if (folder / name).is_file():
+                (folder / name).unlink()
+        return publish(stagingDir, folder)
+    finally:
+        shutil.rmtree(stagingDir, ignore_errors=True)

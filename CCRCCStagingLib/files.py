@@ -1,0 +1,50 @@
+"""The files of an analysis folder and how they are written: one place for the names, and atomic writes so that an
+interrupted run never leaves a partial file under a final name. Light to import (the report and the Slicer module
+use it without the pipeline)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+RESULT_FILE = "result.json"
+FEATURES_FILE = "features.csv"
+REGIONS_FILE = "regions.nrrd"
+#: The resampled CT in the regions' box (int16 HU): what the report draws the overlays on.
+CT_BOX_FILE = "ct_box.nrrd"
+REPORT_HTML_FILE = "report.html"
+REPORT_PDF_FILE = "report.pdf"
+DICOM_SEG_FILE = "regions.seg.dcm"
+#: What ``analyze`` writes: everything the report and the DICOM SEG are made from.
+ANALYSIS_FILES = (RESULT_FILE, FEATURES_FILE, REGIONS_FILE, CT_BOX_FILE)
+#: Files that mark a folder as holding a case's results (never overwritten without being asked).
+OUTPUT_FILES = (*ANALYSIS_FILES, REPORT_HTML_FILE, REPORT_PDF_FILE, DICOM_SEG_FILE)
+
+
+def _current_umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+@contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """A temporary path beside ``target`` that replaces it only once writing succeeded."""
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=target.suffix)
+    os.close(handle)
+    try:
+        yield Path(temporary)
+        os.chmod(temporary, 0o666 & ~_current_umask())  # mkstemp makes owner-only files
+        os.replace(temporary, target)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def write_atomically(target: Path, data: bytes) -> None:
+    """Write bytes to ``target`` through :func:`atomic_path`."""
+    with atomic_path(target) as path:
+        path.write_bytes(data)
