@@ -55,6 +55,23 @@ def test_demo_prints_the_prediction_for_the_sample(tmp_path: Path, capsys) -> No
     assert {"t_stage_group", "probability_high", "radscore", "risk_group"} <= set(result)
 
 
+#: Output of the same command on 70 phantoms (recorded once with this code; see the file).
+REDUCED_REFERENCE = Path(__file__).parent / "data" / "demo_model_reduced_reference.json"
+PROBABILITY_TOLERANCE = 1e-6
+
+
+def test_reduced_rebuild_by_the_committed_command_is_reproducible(tmp_path: Path) -> None:
+    """CI check of the committed command: the same code path as the shipped model on 70 phantoms instead of 120
+    (about 5–10 min on 2 cores); same selected features and probability as recorded, within 1e-6."""
+    reference = json.loads(REDUCED_REFERENCE.read_text())
+    rebuilt = load_deployed_model(build_demo_model(tmp_path / "bundle", tmp_path / "work", n=reference["n"]))
+    assert rebuilt.features == reference["features"]
+    probe = {name: 0.5 for name in rebuilt.features}
+    prediction = rebuilt.predict(probe)
+    assert prediction.probability_high == pytest.approx(reference["probe_probability_high"], abs=PROBABILITY_TOLERANCE)
+    assert prediction.radscore == pytest.approx(reference["probe_radscore"], abs=PROBABILITY_TOLERANCE)
+
+
 @pytest.mark.slow
 def test_full_rebuild_gives_the_bundled_model(tmp_path: Path) -> None:
     """The committed command, run in full (about 15–25 min on 2 cores), gives the shipped model."""
