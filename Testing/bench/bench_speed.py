@@ -108,7 +108,9 @@ def measure(args: argparse.Namespace) -> None:
     from CCRCCStagingLib.habitats import HabitatModel
     from CCRCCStagingLib.settings import Settings
 
-    logging.getLogger("radiomics").setLevel(logging.ERROR)  # PyRadiomics' own INFO/WARNING chatter
+    import radiomics
+
+    radiomics.setVerbosity(logging.ERROR)  # PyRadiomics' own INFO/WARNING chatter (its import resets the level)
     config = json.loads(Path(args.config).read_text())
     settings = Settings.from_dict(config["settings"])
     report: dict[str, Any] = {"kind": args.measure, "times": []}
