@@ -157,8 +157,11 @@ def command_train(args: argparse.Namespace) -> int:
     """Selection, six classifiers per region and the combined model, Radscore, survival; writes a model folder."""
     from .training import TrainingSettings, train
 
+    from .models import CLASSIFIERS
+
     settings = TrainingSettings(
-        classifiers=tuple(args.classifiers.split(",")), mix_subregion=args.mix_subregion,
+        classifiers=tuple(args.classifiers.split(",")) if args.classifiers else CLASSIFIERS,
+        mix_subregion=args.mix_subregion,
         deploy_classifier=args.deploy, seed=args.seed,
     )
     result = train(Path(args.features), Path(args.out), settings)
@@ -181,9 +184,13 @@ def command_evaluate(args: argparse.Namespace) -> int:
 
 def command_build_demo_model(args: argparse.Namespace) -> int:
     """Rebuild the bundled demonstration model from synthetic phantoms (the committed command)."""
-    from .demo_model import build_demo_model
+    from .case import BUNDLED_MODEL_DIR
+    from .demo_model import DEMO_COHORT_SIZE, DEMO_SEED, build_demo_model
 
-    out_dir = build_demo_model(Path(args.out), Path(args.work), n=args.n, jobs=args.jobs, seed=args.seed)
+    out_dir = build_demo_model(
+        Path(args.out) if args.out else BUNDLED_MODEL_DIR, Path(args.work),
+        n=args.n or DEMO_COHORT_SIZE, jobs=args.jobs, seed=DEMO_SEED if args.seed is None else args.seed,
+    )
     print(f"demonstration model → {out_dir} (model card: {out_dir / 'MODEL_CARD.md'})")
     return 0
 
@@ -226,12 +233,10 @@ def _add_extract(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_train(subparsers: argparse._SubParsersAction) -> None:
-    from .models import CLASSIFIERS
-
     parser = subparsers.add_parser("train", help="train the paper's models on a features table from 'extract'")
     parser.add_argument("features", help="features table (CSV) written by 'ccrcc-staging extract'")
     parser.add_argument("--out", required=True, help="model folder to write")
-    parser.add_argument("--classifiers", default=",".join(CLASSIFIERS), help="comma-separated (default: all six)")
+    parser.add_argument("--classifiers", help="comma-separated subset of lr,svm,rf,lightgbm,nb,mlp (default: all six)")
     parser.add_argument("--mix-subregion", default="auto", help="subregion combined with peri (default: auto)")
     parser.add_argument("--deploy", default="svm", choices=["svm", "lr"], help="model used by analyze (default svm)")
     parser.add_argument("--seed", type=int, default=0, help="seed of folds and models (default 0)")
@@ -299,15 +304,13 @@ def _add_phantoms(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_build_demo_model(subparsers: argparse._SubParsersAction) -> None:
-    from .case import BUNDLED_MODEL_DIR
-    from .demo_model import DEMO_COHORT_SIZE, DEMO_SEED
-
+    # Defaults are resolved in the command so that building the parser imports nothing heavy.
     parser = subparsers.add_parser("build-demo-model", help="rebuild the bundled demonstration model (synthetic data)")
-    parser.add_argument("--out", default=str(BUNDLED_MODEL_DIR), help="bundle folder (default: the bundled model)")
+    parser.add_argument("--out", help="bundle folder (default: the bundled model, Resources/Models/…)")
     parser.add_argument("--work", default="build/demo-model", help="working folder (cohort, features, cache)")
-    parser.add_argument("--n", type=int, default=DEMO_COHORT_SIZE, help=f"cohort size (default {DEMO_COHORT_SIZE})")
+    parser.add_argument("--n", type=int, help="cohort size (default: that of the shipped model)")
     parser.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
-    parser.add_argument("--seed", type=int, default=DEMO_SEED, help=f"seed (default {DEMO_SEED})")
+    parser.add_argument("--seed", type=int, help="seed (default: that of the shipped model)")
     parser.set_defaults(handler=command_build_demo_model)
 
 
