@@ -10,9 +10,10 @@ from typing import Any
 from .bundle import DeployedModel, load_deployed_model
 from .errors import SettingsError
 from .habitats import HabitatModel
+from .files import prepare_output_dir
 from .io import load_case
 from .pipeline import Progress, analyze_case
-from .result import case_result, prepare_output_dir, write_case_outputs
+from .result import case_result, write_case_outputs
 from .settings import RESOURCES_DIR, Settings
 
 #: The model shipped with the project (a demonstration model trained on synthetic phantoms).

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .errors import OutputError
+
 RESULT_FILE = "result.json"
 FEATURES_FILE = "features.csv"
 REGIONS_FILE = "regions.nrrd"
@@ -22,6 +24,21 @@ DICOM_SEG_FILE = "regions.seg.dcm"
 ANALYSIS_FILES = (RESULT_FILE, FEATURES_FILE, REGIONS_FILE, CT_BOX_FILE)
 #: Files that mark a folder as holding a case's results (never overwritten without being asked).
 OUTPUT_FILES = (*ANALYSIS_FILES, REPORT_HTML_FILE, REPORT_PDF_FILE, DICOM_SEG_FILE)
+
+
+def prepare_output_dir(out_dir: Path, overwrite: bool, marker_files: tuple[str, ...] = OUTPUT_FILES) -> None:
+    """Create the output folder; refuse one that already holds any of ``marker_files`` unless ``overwrite``."""
+    existing = [name for name in marker_files if (out_dir / name).exists()]
+    if existing and not overwrite:
+        raise OutputError(
+            f"{out_dir} already holds results ({', '.join(existing)}); choose another folder or pass --overwrite."
+        )
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"Cannot create the output folder {out_dir}: {error.strerror}.") from error
+    if not os.access(out_dir, os.W_OK):
+        raise OutputError(f"The output folder {out_dir} is not writable; choose another one with --out.")
 
 
 def _current_umask() -> int:

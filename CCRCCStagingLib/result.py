@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import platform
 from importlib import metadata
 from pathlib import Path
@@ -13,8 +12,7 @@ from typing import Any
 
 import SimpleITK as sitk
 
-from .errors import OutputError
-from .files import CT_BOX_FILE, FEATURES_FILE, OUTPUT_FILES, REGIONS_FILE, RESULT_FILE, atomic_path
+from .files import CT_BOX_FILE, FEATURES_FILE, REGIONS_FILE, RESULT_FILE, atomic_path
 from .io import LoadedCase
 from .pipeline import CaseAnalysis
 from .settings import Settings
@@ -76,21 +74,6 @@ def case_result(case: LoadedCase, analysis: CaseAnalysis, settings: Settings) ->
         "software": software_versions(),
         "settings": settings.to_dict(),
     }
-
-
-def prepare_output_dir(out_dir: Path, overwrite: bool) -> None:
-    """Create the output folder; refuse one that already holds results unless ``overwrite``."""
-    existing = [name for name in OUTPUT_FILES if (out_dir / name).exists()]
-    if existing and not overwrite:
-        raise OutputError(
-            f"{out_dir} already holds results ({', '.join(existing)}); choose another folder or pass --overwrite."
-        )
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OutputError(f"Cannot create the output folder {out_dir}: {error.strerror}.") from error
-    if not os.access(out_dir, os.W_OK):
-        raise OutputError(f"The output folder {out_dir} is not writable; choose another one with --out.")
 
 
 def write_case_outputs(out_dir: Path, result: dict[str, Any], analysis: CaseAnalysis) -> None:

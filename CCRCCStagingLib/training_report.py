@@ -19,18 +19,18 @@ costs nothing at CLI start-up.
 
 from __future__ import annotations
 
-import base64
-import io
-import json
 import math
-import os
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from .html_page import (
+    MISSING, figure_html, fmt, fmt_p, header_row, is_number, new_figure, page, plot_text, provenance_footer,
+    sentence, table, write_page,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -72,54 +72,11 @@ _CLASSIFIER_COLOURS = {
 }
 _GROUP_COLOURS = {"low": "#2f6db5", "high": "#c8352b"}
 _OTHER_COLOUR = "#7f7f7f"
-_DPI = 110
 _METRIC_KEYS = ("accuracy", "precision", "recall", "f1")
 _METRIC_HEADERS = ("Accuracy", "Precision", "Recall", "F1-score", "AUC (95% CI)")
-_MISSING = "–"
 _FLAG_HTML = '<span class="flag" title="AUC does not exceed the tumour-volume-only baseline">≤ volume</span>'
 
-_CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
-       font-size: 15px; line-height: 1.45; color: #1b1b1b; max-width: 76rem; margin: 0 auto;
-       padding: 1.5rem 2rem 3rem; }
-h1 { font-size: 1.7rem; margin: 0 0 .2rem; }
-h2 { font-size: 1.35rem; border-bottom: 2px solid #c9ced6; padding-bottom: .2rem; margin-top: 2.6rem; }
-h3 { font-size: 1.1rem; margin-top: 1.8rem; }
-.meta { color: #555; margin: 0 0 .8rem; }
-.disclaimer { border-left: 4px solid #b00020; background: #fdecee; padding: .5rem .8rem; font-weight: 600; }
-nav ol { columns: 2; margin: .4rem 0; }
-table { border-collapse: collapse; margin: .5rem 0 1.2rem; font-variant-numeric: tabular-nums; }
-caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: .3rem; }
-th, td { padding: .22rem .6rem; border-bottom: 1px solid #dde1e6; text-align: right; vertical-align: top; }
-th:first-child, td:first-child { text-align: left; }
-td.text { text-align: left; }
-thead th { border-bottom: 2px solid #8a929c; }
-tr.group th { background: #eef1f4; text-align: left; }
-tr.baseline td { background: #fff6dc; font-style: italic; border-top: 1px dashed #9a8a5a; }
-.flag { font-style: normal; font-size: .78em; font-weight: 600; color: #7a3d00; background: #ffd9a8;
-        border-radius: 3px; padding: 0 .3rem; margin-left: .3rem; white-space: nowrap; }
-.deployed { font-size: .78em; font-weight: 600; color: #0d3c78; background: #d6e6fb; border-radius: 3px;
-            padding: 0 .3rem; margin-left: .3rem; white-space: nowrap; }
-.note { font-size: .88rem; color: #444; }
-.scroll { overflow-x: auto; }
-figure { margin: 1rem 0 1.4rem; }
-figure img { max-width: 100%; height: auto; }
-figcaption { font-size: .88rem; color: #444; }
-.formula, pre { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .85rem;
-                background: #f5f7f9; padding: .6rem .8rem; overflow-x: auto; white-space: pre-wrap; }
-footer { margin-top: 3rem; border-top: 2px solid #c9ced6; }
-@page { margin: 14mm; }
-@media print {
-  body { max-width: none; padding: 0; font-size: 10pt; }
-  nav { display: none; }
-  h2, h3, caption { break-after: avoid; }
-  table, figure, .formula { break-inside: avoid; }
-  .scroll { overflow: visible; }
-  table.performance { font-size: 8.5pt; }
-  table.performance th, table.performance td { padding: .1rem .3rem; }
-  * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
-}
-"""
+
 
 
 # ----------------------------------------------------------------------------------------------- entry point
@@ -134,20 +91,7 @@ def render_training_report(summary: Summary, out_path: Path) -> None:
     memory first and then written to a temporary file beside ``out_path`` that replaces it in one step, so
     a reader never sees a half-written report and a failure leaves an earlier report untouched.
     """
-    _write_atomically(_report_html(summary), Path(out_path))
-
-
-def _write_atomically(text: str, out_path: Path) -> None:
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    # Same folder as the target so that os.replace is a rename on one file system; a plain open (not
-    # tempfile) so that the file gets the user's usual permissions rather than 0600.
-    temporary = out_path.with_name(f".{out_path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(temporary, "x", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, out_path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    write_page(_report_html(summary), Path(out_path))
 
 
 def _report_html(summary: Summary) -> str:
@@ -161,41 +105,15 @@ def _report_html(summary: Summary) -> str:
         ("radscore", "Radscore and risk groups", _radscore_section(summary)),
         ("survival", "Survival by Radscore risk group", _survival_section(summary)),
     )
-    contents = "".join(f'<li><a href="#{anchor}">{escape(heading)}</a></li>' for anchor, heading, _ in sections)
-    body = "".join(
-        f'<section id="{anchor}"><h2>{escape(heading)}</h2>{content}</section>' for anchor, heading, content in sections
-    )
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
-        f"{_header(summary, title)}<nav><strong>Contents</strong><ol>{contents}"
-        '<li><a href="#provenance">Settings and software</a></li></ol></nav>\n'
-        f"{body}\n{_footer(summary)}\n</body>\n</html>\n"
-    )
+    return page(title, _header(summary, title), sections, provenance_footer(summary))
 
 
 # ------------------------------------------------------------------------------------------ small helpers
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
-    """A number with ``digits`` decimals, or a dash when it is missing or not finite (e.g. undefined precision)."""
-    return f"{value:.{digits}f}" if _is_number(value) else _MISSING
-
-
 def _fmt_coefficient(value: Any) -> str:
     """Four significant digits: LASSO coefficients span several orders of magnitude."""
-    return f"{value:.4g}" if _is_number(value) else _MISSING
-
-
-def _fmt_p(p: Any) -> str:
-    if not _is_number(p):
-        return "p not available"
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return f"{value:.4g}" if is_number(value) else MISSING
 
 
 def _region_name(region: str) -> str:
@@ -225,23 +143,6 @@ def _ordered_classifiers(classifiers: Iterable[str]) -> list[str]:
     return [c for c in _ordered(classifiers, CLASSIFIER_NAMES) if c != BASELINE_CLASSIFIER]
 
 
-def _sentence(text: str) -> str:
-    return f'<p class="note">{escape(text)}</p>'
-
-
-def _table(header_rows: str, body_rows: Iterable[str], caption: str = "", css_class: str = "") -> str:
-    caption_html = f"<caption>{escape(caption)}</caption>" if caption else ""
-    class_html = f' class="{css_class}"' if css_class else ""
-    return (
-        f'<div class="scroll"><table{class_html}>{caption_html}<thead>{header_rows}</thead>'
-        f"<tbody>{''.join(body_rows)}</tbody></table></div>"
-    )
-
-
-def _header_row(*cells: str) -> str:
-    return "<tr>" + "".join(f"<th>{escape(cell)}</th>" for cell in cells) + "</tr>"
-
-
 def _ordered_regions(summary: Summary, metrics: _MetricsIndex) -> list[str]:
     """``summary["regions"]`` in its order, then any region that has results but is not listed there.
 
@@ -249,34 +150,6 @@ def _ordered_regions(summary: Summary, metrics: _MetricsIndex) -> list[str]:
     """
     found = [*(summary.get("selection") or {}), *(summary.get("roc") or {}), *metrics.model_regions()]
     return _ordered(found, summary.get("regions") or [])
-
-
-def _data_uri(figure: Figure) -> str:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=_DPI)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _figure_html(figure: Figure, alt: str, caption: str) -> str:
-    return (
-        f'<figure><img src="{_data_uri(figure)}" alt="{escape(alt)}">'
-        f"<figcaption>{escape(caption)}</figcaption></figure>"
-    )
-
-
-def _new_figure(width: float, height: float) -> Figure:
-    """A figure on its own Agg canvas: no pyplot, so no global state and no GUI backend is touched."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure
-
-
-def _plot_text(text: Any) -> str:
-    """User text for matplotlib: a '$' would otherwise start mathtext and can make drawing fail."""
-    return str(text).replace("$", r"\$")
 
 
 # ------------------------------------------------------------------------------------------------- header
@@ -315,24 +188,24 @@ def _region_label(summary: Summary, region: str) -> str:
 
 def _cohort_section(summary: Summary) -> str:
     cohort = summary.get("cohort") or {}
-    return _cohort_table(cohort.get("by_split") or {}) + _failed_cases(cohort.get("failed_cases") or [])
+    return _cohorttable(cohort.get("by_split") or {}) + _failed_cases(cohort.get("failed_cases") or [])
 
 
-def _cohort_table(by_split: Mapping[str, Mapping[str, int]]) -> str:
+def _cohorttable(by_split: Mapping[str, Mapping[str, int]]) -> str:
     if not by_split:
-        return _sentence("The cohort sizes were not recorded.")
+        return sentence("The cohort sizes were not recorded.")
     rows = [_cohort_row(_split_name(split), by_split[split]) for split in _ordered_splits(by_split)]
     if len(by_split) > 1:
         totals = {key: sum(int(counts.get(key) or 0) for counts in by_split.values()) for key in ("n", "n_high")}
         rows.append(_cohort_row("Total", totals))
-    header = _header_row("Split", "Cases", T_STAGE_NAMES["high"], T_STAGE_NAMES["low"])
-    return _table(header, rows, caption="Cases per split")
+    header = header_row("Split", "Cases", T_STAGE_NAMES["high"], T_STAGE_NAMES["low"])
+    return table(header, rows, caption="Cases per split")
 
 
 def _cohort_row(label: str, counts: Mapping[str, int]) -> str:
     n, n_high = counts.get("n"), counts.get("n_high")
-    if not (_is_number(n) and _is_number(n_high)):
-        return f"<tr><td>{escape(label)}</td><td>{_MISSING}</td><td>{_MISSING}</td><td>{_MISSING}</td></tr>"
+    if not (is_number(n) and is_number(n_high)):
+        return f"<tr><td>{escape(label)}</td><td>{MISSING}</td><td>{MISSING}</td><td>{MISSING}</td></tr>"
     return (
         f"<tr><td>{escape(label)}</td><td>{n}</td><td>{_count_with_percent(n_high, n)}</td>"
         f"<td>{_count_with_percent(n - n_high, n)}</td></tr>"
@@ -345,14 +218,14 @@ def _count_with_percent(count: int, total: int) -> str:
 
 def _failed_cases(failed: Sequence[Mapping[str, str]]) -> str:
     if not failed:
-        return _sentence("No case failed.")
+        return sentence("No case failed.")
     rows = (
         f'<tr><td>{escape(str(case.get("case_id", "")))}</td>'
         f'<td class="text">{escape(str(case.get("error", "")))}</td></tr>'
         for case in failed
     )
     caption = "1 case failed and was left out" if len(failed) == 1 else f"{len(failed)} cases failed and were left out"
-    return _table(_header_row("Case", "Error"), rows, caption=caption)
+    return table(header_row("Case", "Error"), rows, caption=caption)
 
 
 # -------------------------------------------------------------------------------------- feature selection
@@ -361,41 +234,41 @@ def _failed_cases(failed: Sequence[Mapping[str, str]]) -> str:
 def _selection_section(summary: Summary, regions: Sequence[str]) -> str:
     selection = summary.get("selection") or {}
     if not selection:
-        return _sentence("No feature selection results were recorded.")
-    intro = _sentence(
+        return sentence("No feature selection results were recorded.")
+    intro = sentence(
         "Per region: z-scored features → Spearman redundancy filter → mRMR → LASSO tuned by cross-validation "
         "(α is scikit-learn's name for the paper's λ; logarithms are natural)."
     )
-    parts = [intro, _selection_counts_table(selection, regions)]
+    parts = [intro, _selection_countstable(selection, regions)]
     for region in regions:
         parts.append(f"<h3>{escape(_region_label(summary, region))}</h3>")
         if region in selection:
             parts.append(_region_selection(region, selection[region]))
         else:
-            parts.append(_sentence("No feature selection was recorded for this region."))
+            parts.append(sentence("No feature selection was recorded for this region."))
     return "".join(parts)
 
 
-def _selection_counts_table(selection: Mapping[str, Any], regions: Sequence[str]) -> str:
-    header = _header_row("Region", "Input", "After Spearman", "After mRMR", "After LASSO", "Chosen α")
+def _selection_countstable(selection: Mapping[str, Any], regions: Sequence[str]) -> str:
+    header = header_row("Region", "Input", "After Spearman", "After mRMR", "After LASSO", "Chosen α")
     rows = []
     for region in (r for r in regions if r in selection):
         stages = selection[region]
         counts = (stages.get("n_input"), stages.get("n_after_spearman"), stages.get("n_after_mrmr"))
-        cells = [str(count) if _is_number(count) else _MISSING for count in counts]
+        cells = [str(count) if is_number(count) else MISSING for count in counts]
         cells.append(str(len(stages.get("selected") or [])))
         cells.append(_fmt_coefficient((stages.get("lasso") or {}).get("alpha")))
         rows.append(f"<tr><td>{escape(_region_name(region))}</td>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    return _table(header, rows, caption="Number of features after each selection stage")
+    return table(header, rows, caption="Number of features after each selection stage")
 
 
 def _region_selection(region: str, stages: Mapping[str, Any]) -> str:
     lasso = stages.get("lasso") or {}
     selected = list(stages.get("selected") or [])
-    parts = [_selected_features_table(selected, lasso)]
+    parts = [_selected_featurestable(selected, lasso)]
     if _has_lasso_path(lasso):
         parts.append(
-            _figure_html(
+            figure_html(
                 _lasso_figure(lasso, selected),
                 alt=f"LASSO tuning and coefficient profiles of {_region_name(region)}",
                 caption=(
@@ -406,18 +279,18 @@ def _region_selection(region: str, stages: Mapping[str, Any]) -> str:
             )
         )
     else:
-        parts.append(_sentence("The LASSO path was not recorded for this region."))
+        parts.append(sentence("The LASSO path was not recorded for this region."))
     return "".join(parts)
 
 
-def _selected_features_table(selected: Sequence[str], lasso: Mapping[str, Any]) -> str:
+def _selected_featurestable(selected: Sequence[str], lasso: Mapping[str, Any]) -> str:
     if not selected:
-        return _sentence("LASSO kept no feature in this region.")
+        return sentence("LASSO kept no feature in this region.")
     coefficients = lasso.get("coef") or {}
 
     def magnitude(feature: str) -> float:
         value = coefficients.get(feature)
-        return abs(value) if _is_number(value) else 0.0
+        return abs(value) if is_number(value) else 0.0
 
     # Largest effect first: readers look for the features that drive the model.
     ordered = sorted(selected, key=magnitude, reverse=True)
@@ -426,17 +299,17 @@ def _selected_features_table(selected: Sequence[str], lasso: Mapping[str, Any]) 
         for feature in ordered
     ]
     rows.append(f"<tr><td><em>Intercept</em></td><td>{_fmt_coefficient(lasso.get('intercept'))}</td></tr>")
-    header = _header_row("Selected feature", "LASSO coefficient")
-    return _table(header, rows, caption=f"{len(selected)} selected features")
+    header = header_row("Selected feature", "LASSO coefficient")
+    return table(header, rows, caption=f"{len(selected)} selected features")
 
 
 def _has_lasso_path(lasso: Mapping[str, Any]) -> bool:
     alphas = lasso.get("alphas") or []
     return (
         bool(alphas)
-        and all(_is_number(a) and a > 0 for a in alphas)
+        and all(is_number(a) and a > 0 for a in alphas)
         and len(lasso.get("mse_mean") or []) == len(alphas)
-        and _is_number(lasso.get("alpha"))
+        and is_number(lasso.get("alpha"))
         and lasso["alpha"] > 0
     )
 
@@ -446,7 +319,7 @@ def _lasso_figure(lasso: Mapping[str, Any], selected: Sequence[str]) -> Figure:
 
     log_alphas = [math.log(alpha) for alpha in lasso["alphas"]]
     chosen = math.log(lasso["alpha"])
-    figure = _new_figure(10.0, 4.2 + 0.17 * math.ceil(len(selected) / 2))
+    figure = new_figure(10.0, 4.2 + 0.17 * math.ceil(len(selected) / 2))
     mse_axes, path_axes = figure.subplots(1, 2)
 
     mse_std = lasso.get("mse_std") or []
@@ -475,7 +348,7 @@ def _lasso_figure(lasso: Mapping[str, Any], selected: Sequence[str]) -> Figure:
         if len(values) != len(log_alphas):
             continue
         if feature in style_of:
-            path_axes.plot(log_alphas, values, linewidth=1.4, label=_plot_text(feature), **style_of[feature])
+            path_axes.plot(log_alphas, values, linewidth=1.4, label=plot_text(feature), **style_of[feature])
         else:
             path_axes.plot(log_alphas, values, linewidth=0.8, color="#c4c8cc")
     path_axes.axvline(chosen, color="black", linestyle="--", linewidth=1)
@@ -524,7 +397,7 @@ class _MetricsIndex:
 
 def _performance_section(summary: Summary, regions: Sequence[str], metrics: _MetricsIndex) -> str:
     if not metrics.rows:
-        return _sentence("No model performance was recorded.")
+        return sentence("No model performance was recorded.")
     # As in the paper, the combined region's held-out results get their own table (Table 3); its training
     # results join the other regions' in the training table, which keeps Table 3 narrow enough to print.
     mix_held_out = [split for split in metrics.splits(MIX_REGION) if split != TRAIN_SPLIT]
@@ -532,18 +405,18 @@ def _performance_section(summary: Summary, regions: Sequence[str], metrics: _Met
     for split in _ordered_splits(s for region in regions for s in metrics.splits(region)):
         in_table = [r for r in regions if not (r == MIX_REGION and split in mix_held_out)]
         if any(split in metrics.splits(r) for r in in_table):
-            split_tables.append(_single_region_table(summary, in_table, split, metrics))
+            split_tables.append(_single_regiontable(summary, in_table, split, metrics))
     parts = [
-        _sentence(
+        sentence(
             "AUC with its 95% confidence interval. The shaded, italic row is the tumour-volume-only baseline "
             "on the same cases; “≤ volume” marks a model whose AUC does not exceed it."
         ),
         "<h3>Per region and split (layout of Table 2)</h3>",
-        *(split_tables or [_sentence("No per-region results were recorded.")]),
+        *(split_tables or [sentence("No per-region results were recorded.")]),
         f"<h3>Combined region, held-out splits (layout of Table 3): {escape(_region_label(summary, MIX_REGION))}</h3>",
-        _mix_table(summary, mix_held_out, metrics)
+        _mixtable(summary, mix_held_out, metrics)
         if mix_held_out
-        else _sentence("The combined region was not evaluated on a held-out split."),
+        else sentence("The combined region was not evaluated on a held-out split."),
         "<h3>ROC curves</h3>",
         _roc_figures(summary, regions),
     ]
@@ -553,16 +426,16 @@ def _performance_section(summary: Summary, regions: Sequence[str], metrics: _Met
 def _metric_cells(row: Mapping[str, Any] | None, baseline: Mapping[str, Any] | None) -> str:
     """The five metric cells of one model on one split, the AUC flagged when it does not beat the baseline."""
     if row is None:
-        return f"<td>{_MISSING}</td>" * len(_METRIC_HEADERS)
-    cells = "".join(f"<td>{_fmt(row.get(key))}</td>" for key in _METRIC_KEYS)
-    auc = f"{_fmt(row.get('auc'))} ({_fmt(row.get('auc_ci_lower'))}–{_fmt(row.get('auc_ci_upper'))})"
+        return f"<td>{MISSING}</td>" * len(_METRIC_HEADERS)
+    cells = "".join(f"<td>{fmt(row.get(key))}</td>" for key in _METRIC_KEYS)
+    auc = f"{fmt(row.get('auc'))} ({fmt(row.get('auc_ci_lower'))}–{fmt(row.get('auc_ci_upper'))})"
     flag = _FLAG_HTML if baseline is not None and _not_above(row, baseline) else ""
     return f"{cells}<td>{auc}{flag}</td>"
 
 
 def _not_above(row: Mapping[str, Any], baseline: Mapping[str, Any]) -> bool:
     auc, baseline_auc = row.get("auc"), baseline.get("auc")
-    return _is_number(auc) and _is_number(baseline_auc) and auc <= baseline_auc
+    return is_number(auc) and is_number(baseline_auc) and auc <= baseline_auc
 
 
 def _model_label(summary: Summary, region: str, classifier: str) -> str:
@@ -577,12 +450,12 @@ def _model_label(summary: Summary, region: str, classifier: str) -> str:
 
 def _split_caption(summary: Summary, split: str) -> str:
     counts = ((summary.get("cohort") or {}).get("by_split") or {}).get(split) or {}
-    if _is_number(counts.get("n")) and _is_number(counts.get("n_high")):
+    if is_number(counts.get("n")) and is_number(counts.get("n_high")):
         return f"{_split_name(split)} (n = {counts['n']}, {counts['n_high']} high T stage)"
     return _split_name(split)
 
 
-def _single_region_table(summary: Summary, regions: Sequence[str], split: str, metrics: _MetricsIndex) -> str:
+def _single_regiontable(summary: Summary, regions: Sequence[str], split: str, metrics: _MetricsIndex) -> str:
     width = 1 + len(_METRIC_HEADERS)
     rows = []
     for region in regions:
@@ -598,8 +471,8 @@ def _single_region_table(summary: Summary, regions: Sequence[str], split: str, m
             for classifier in classifiers
         )
         rows.append(_baseline_row(_metric_cells(baseline, None) if baseline is not None else None, width))
-    header = _header_row("Model", *_METRIC_HEADERS)
-    return _table(header, rows, caption=_split_caption(summary, split), css_class="performance")
+    header = header_row("Model", *_METRIC_HEADERS)
+    return table(header, rows, caption=_split_caption(summary, split), css_class="performance")
 
 
 def _baseline_row(cells: str | None, width: int) -> str:
@@ -610,7 +483,7 @@ def _baseline_row(cells: str | None, width: int) -> str:
     return f'<tr class="baseline"><td>{name}</td>{cells}</tr>'
 
 
-def _mix_table(summary: Summary, splits: Sequence[str], metrics: _MetricsIndex) -> str:
+def _mixtable(summary: Summary, splits: Sequence[str], metrics: _MetricsIndex) -> str:
     width = 1 + len(_METRIC_HEADERS) * len(splits)
     header = (
         '<tr><th rowspan="2">Model</th>'
@@ -630,22 +503,22 @@ def _mix_table(summary: Summary, splits: Sequence[str], metrics: _MetricsIndex) 
     baseline_cells = "".join(_metric_cells(baselines[split], None) for split in splits) if recorded else None
     rows.append(_baseline_row(baseline_cells, width))
     caption = f"{_region_name(MIX_REGION)}: held-out splits side by side"
-    return _table(header, rows, caption=caption, css_class="performance")
+    return table(header, rows, caption=caption, css_class="performance")
 
 
 def _roc_figures(summary: Summary, regions: Sequence[str]) -> str:
     roc = summary.get("roc") or {}
     if not roc:
-        return _sentence("No ROC curves were recorded.")
+        return sentence("No ROC curves were recorded.")
     parts = []
     for region in regions:
         curves = roc.get(region) or {}
         splits = _ordered_splits(s for by_split in curves.values() for s in by_split)
         if not splits:
-            parts.append(_sentence(f"No ROC curves were recorded for {_region_name(region)}."))
+            parts.append(sentence(f"No ROC curves were recorded for {_region_name(region)}."))
             continue
         parts.append(
-            _figure_html(
+            figure_html(
                 _roc_figure(region, curves, _baseline_curves(roc, region), splits),
                 alt=f"ROC curves of {_region_name(region)}",
                 caption=f"{_region_label(summary, region)}: ROC curves per split; dashed black, tumour volume only.",
@@ -663,7 +536,7 @@ def _baseline_curves(roc: Mapping[str, Any], region: str) -> Mapping[str, Any]:
 
 
 def _roc_figure(region: str, curves: Mapping[str, Any], baseline: Mapping[str, Any], splits: Sequence[str]) -> Figure:
-    figure = _new_figure(4.0 * len(splits), 4.3)
+    figure = new_figure(4.0 * len(splits), 4.3)
     for axes, split in zip(figure.subplots(1, len(splits), squeeze=False)[0], splits):
         for classifier in _ordered_classifiers(curves):
             curve = (curves[classifier] or {}).get(split)
@@ -673,13 +546,13 @@ def _roc_figure(region: str, curves: Mapping[str, Any], baseline: Mapping[str, A
             _plot_roc(axes, baseline[split], CLASSIFIER_NAMES[BASELINE_CLASSIFIER], "black", "--")
         axes.plot([0, 1], [0, 1], color="#b0b4b8", linestyle=":", linewidth=0.8)
         axes.set(xlim=(0, 1), ylim=(0, 1.01), aspect="equal", xlabel="1 − specificity", ylabel="Sensitivity")
-        axes.set_title(_plot_text(f"{_region_name(region)} — {_split_name(split)}"), fontsize=9)
+        axes.set_title(plot_text(f"{_region_name(region)} — {_split_name(split)}"), fontsize=9)
         axes.legend(loc="lower right", fontsize=6.5, frameon=False)
     return figure
 
 
 def _plot_roc(axes: Axes, curve: Mapping[str, Any], name: str, colour: str | None, style: str) -> None:
-    label = f"{name} (AUC {_fmt(curve.get('auc'))})"
+    label = f"{name} (AUC {fmt(curve.get('auc'))})"
     axes.plot(curve.get("fpr") or [], curve.get("tpr") or [], color=colour, linestyle=style, linewidth=1.3, label=label)
 
 
@@ -689,27 +562,27 @@ def _plot_roc(axes: Axes, curve: Mapping[str, Any], name: str, colour: str | Non
 def _radscore_section(summary: Summary) -> str:
     radscore = summary.get("radscore") or {}
     if not radscore:
-        return _sentence("No Radscore was recorded.")
+        return sentence("No Radscore was recorded.")
     parts = [_radscore_formula(summary, radscore)]
     cutoff = radscore.get("cutoff")
-    scores = [s for s in radscore.get("scores") or [] if _is_number(s.get("radscore"))]
-    if not _is_number(cutoff):
-        parts.append(_sentence("The Youden cutoff was not recorded."))
+    scores = [s for s in radscore.get("scores") or [] if is_number(s.get("radscore"))]
+    if not is_number(cutoff):
+        parts.append(sentence("The Youden cutoff was not recorded."))
         return "".join(parts)
     parts.append(
         f"<p>Youden cutoff: <strong>{_fmt_coefficient(cutoff)}</strong>. Cases with Radscore ≥ cutoff are "
         "high risk, the others low risk.</p>"
     )
     if not scores:
-        parts.append(_sentence("No per-case Radscores were recorded."))
+        parts.append(sentence("No per-case Radscores were recorded."))
         return "".join(parts)
     by_split: dict[str, list[Mapping[str, Any]]] = {}
     for score in scores:
         by_split.setdefault(str(score.get("split")), []).append(score)
     splits = _ordered_splits(by_split)
-    parts.append(_risk_table(by_split, splits))
+    parts.append(_risktable(by_split, splits))
     parts.append(
-        _figure_html(
+        figure_html(
             _waterfall_figure(by_split, splits, cutoff),
             alt="Radscore minus cutoff per case, sorted, per split",
             caption="Radscore minus the cutoff per case, sorted, coloured by the true T-stage group (Fig. 5C–E).",
@@ -722,7 +595,7 @@ def _radscore_formula(summary: Summary, radscore: Mapping[str, Any]) -> str:
     coefficients = radscore.get("coefficients") or {}
     lines = [f"Radscore = {_fmt_coefficient(radscore.get('intercept'))}"]
     for feature, coefficient in coefficients.items():
-        negative = _is_number(coefficient) and coefficient < 0
+        negative = is_number(coefficient) and coefficient < 0
         magnitude = _fmt_coefficient(abs(coefficient) if negative else coefficient)
         lines.append(f"         {'−' if negative else '+'} {magnitude} × z({escape(feature)})")
     region = radscore.get("region")
@@ -734,8 +607,8 @@ def _radscore_formula(summary: Summary, radscore: Mapping[str, Any]) -> str:
     )
 
 
-def _risk_table(by_split: Mapping[str, Sequence[Mapping[str, Any]]], splits: Sequence[str]) -> str:
-    header = _header_row("Split", "Cases", "High T stage", "High risk", "Sensitivity", "Specificity")
+def _risktable(by_split: Mapping[str, Sequence[Mapping[str, Any]]], splits: Sequence[str]) -> str:
+    header = header_row("Split", "Cases", "High T stage", "High risk", "Sensitivity", "Specificity")
     rows = []
     for split in splits:
         scores = by_split[split]
@@ -746,9 +619,9 @@ def _risk_table(by_split: Mapping[str, Sequence[Mapping[str, Any]]], splits: Seq
         n_high_risk = sum(s.get("risk") == "high" for s in scores)
         rows.append(
             f"<tr><td>{escape(_split_name(split))}</td><td>{len(scores)}</td><td>{len(high)}</td>"
-            f"<td>{n_high_risk}</td><td>{_fmt(sensitivity)}</td><td>{_fmt(specificity)}</td></tr>"
+            f"<td>{n_high_risk}</td><td>{fmt(sensitivity)}</td><td>{fmt(specificity)}</td></tr>"
         )
-    return _table(header, rows, caption="Risk groups at the cutoff against the true T stage")
+    return table(header, rows, caption="Risk groups at the cutoff against the true T stage")
 
 
 def _waterfall_figure(
@@ -756,7 +629,7 @@ def _waterfall_figure(
 ) -> Figure:
     from matplotlib.patches import Patch
 
-    figure = _new_figure(max(4.2 * len(splits), 6.0), 3.8)
+    figure = new_figure(max(4.2 * len(splits), 6.0), 3.8)
     axes_row = figure.subplots(1, len(splits), squeeze=False, sharey=True)[0]
     for axes, split in zip(axes_row, splits):
         ordered = sorted(by_split[split], key=lambda s: s["radscore"])
@@ -769,7 +642,7 @@ def _waterfall_figure(
         )
         axes.axhline(0.0, color="black", linewidth=0.8)
         axes.set(xticks=[], xlabel="Cases sorted by Radscore")
-        axes.set_title(_plot_text(f"{_split_name(split)} (n = {len(ordered)})"), fontsize=9)
+        axes.set_title(plot_text(f"{_split_name(split)} (n = {len(ordered)})"), fontsize=9)
     axes_row[0].set_ylabel("Radscore − cutoff")
     handles = [Patch(color=_GROUP_COLOURS[group], label=T_STAGE_NAMES[group]) for group in ("low", "high")]
     figure.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=8, frameon=False)
@@ -782,21 +655,21 @@ def _waterfall_figure(
 def _survival_section(summary: Summary) -> str:
     survival = summary.get("survival") or {}
     if not survival:
-        return _sentence("No survival data were provided, so no Kaplan–Meier analysis was run.")
+        return sentence("No survival data were provided, so no Kaplan–Meier analysis was run.")
     parts = []
     for name, entry in survival.items():
         curves = [curve for curve in entry.get("curves") or [] if _has_km_curve(curve)]
-        title = f"{name}: log-rank {_fmt_p(entry.get('logrank_p'))}"
+        title = f"{name}: log-rank {fmt_p(entry.get('logrank_p'))}"
         if not curves:
-            parts.append(_sentence(f"{title}; no Kaplan–Meier curve was recorded."))
+            parts.append(sentence(f"{title}; no Kaplan–Meier curve was recorded."))
             continue
         parts.append(
-            _figure_html(
+            figure_html(
                 _km_figure(title, curves),
                 alt=f"Kaplan–Meier curves of {name}",
                 caption=(
                     f"{name}: Kaplan–Meier estimate per Radscore risk group with 95% confidence band; "
-                    f"log-rank χ² = {_fmt(entry.get('logrank_statistic'), 2)}, {_fmt_p(entry.get('logrank_p'))}."
+                    f"log-rank χ² = {fmt(entry.get('logrank_statistic'), 2)}, {fmt_p(entry.get('logrank_p'))}."
                 ),
             )
         )
@@ -809,19 +682,19 @@ def _has_km_curve(curve: Mapping[str, Any]) -> bool:
 
 
 def _km_figure(title: str, curves: Sequence[Mapping[str, Any]]) -> Figure:
-    figure = _new_figure(6.4, 4.4)
+    figure = new_figure(6.4, 4.4)
     axes = figure.add_subplot()
     for curve in curves:
         group = str(curve.get("group"))
         colour = _GROUP_COLOURS.get(group, _OTHER_COLOUR)
         label = f"{RISK_NAMES.get(group, group)} (n = {curve.get('n', '?')}, {curve.get('events', '?')} events)"
         timeline = curve["timeline"]
-        axes.step(timeline, curve["survival"], where="post", color=colour, linewidth=1.5, label=_plot_text(label))
+        axes.step(timeline, curve["survival"], where="post", color=colour, linewidth=1.5, label=plot_text(label))
         lower, upper = curve.get("ci_lower") or [], curve.get("ci_upper") or []
         if len(lower) == len(upper) == len(timeline):
             axes.fill_between(timeline, lower, upper, step="post", color=colour, alpha=0.18, linewidth=0)
     axes.set(ylim=(0, 1.02), xlabel="Time", ylabel="Survival probability")
-    axes.set_title(_plot_text(title), fontsize=10)
+    axes.set_title(plot_text(title), fontsize=10)
     axes.legend(loc="lower left", fontsize=8, frameon=False)
     return figure
 
@@ -829,25 +702,3 @@ def _km_figure(title: str, curves: Sequence[Mapping[str, Any]]) -> Figure:
 # ------------------------------------------------------------------------------------------------ footer
 
 
-def _footer(summary: Summary) -> str:
-    software = summary.get("software") or {}
-    software_html = (
-        _table(
-            _header_row("Package", "Version"),
-            (f"<tr><td>{escape(str(n))}</td><td>{escape(str(v))}</td></tr>" for n, v in software.items()),
-            caption="Software",
-        )
-        if software
-        else _sentence("Software versions were not recorded.")
-    )
-    settings = summary.get("settings")
-    settings_html = (
-        f"<pre>{escape(json.dumps(settings, indent=2, ensure_ascii=False, default=str))}</pre>"
-        if settings
-        else _sentence("Settings were not recorded.")
-    )
-    return (
-        f'<footer id="provenance"><h2>Settings and software</h2>{software_html}'
-        f"<h3>Settings</h3>{settings_html}"
-        '<p class="note">Research software — not for clinical use.</p></footer>'
-    )
