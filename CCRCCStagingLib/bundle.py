@@ -34,6 +34,8 @@ SUMMARY = "training_summary.json"
 REPORT = "training_report.html"
 MODEL_CARD = "MODEL_CARD.md"
 METRICS = "metrics.csv"
+#: Radscore and risk group of every case (the input of ``ccrcc-staging radiogenomics``).
+RADSCORES = "radscores.csv"
 RESEARCH = "research/pipelines.joblib"
 #: Files a deployable bundle must hold (the training summary and report are optional extras).
 DEPLOY_FILES = (MODEL, ARRAYS, HABITATS)
@@ -283,6 +285,7 @@ def write_model_dir(
     (model_dir / HABITATS).write_text(json.dumps(habitat_model, indent=1) + "\n")
     (model_dir / SUMMARY).write_text(json.dumps(summary, default=str) + "\n")
     _write_metrics_csv(summary["metrics"], model_dir / METRICS)
+    write_radscores_csv(summary, model_dir / RADSCORES)
     (model_dir / RESEARCH).parent.mkdir(exist_ok=True)
     joblib.dump(research, model_dir / RESEARCH)
     from .training_report import render_training_report
@@ -298,6 +301,14 @@ def load_research_models(model_dir: Path) -> Any:
 
     verify(model_dir, (RESEARCH, SUMMARY))
     return joblib.load(model_dir / RESEARCH)
+
+
+def write_radscores_csv(summary: dict[str, Any], path: Path) -> None:
+    """One row per case: case_id, split, radscore, risk (by the training Youden cutoff) and T-stage group."""
+    import pandas as pd
+
+    columns = ["case_id", "split", "radscore", "risk", "group"]
+    pd.DataFrame(summary["radscore"]["scores"], columns=columns).to_csv(path, index=False)
 
 
 def _write_metrics_csv(metrics: list[dict[str, Any]], path: Path) -> None:

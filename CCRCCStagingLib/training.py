@@ -400,5 +400,6 @@ def evaluate(model_dir: Path, features_csv: Path, out_dir: Path) -> dict[str, An
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "evaluation_summary.json").write_text(json.dumps(summary, default=str) + "\n")
     pd.DataFrame(summary["metrics"]).to_csv(out_dir / bundle.METRICS, index=False)
+    bundle.write_radscores_csv(summary, out_dir / bundle.RADSCORES)
     render_training_report(summary, out_dir / "evaluation_report.html")
     return summary

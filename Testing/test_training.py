@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
@@ -108,6 +109,11 @@ def test_model_folder_round_trip_and_numpy_evaluator_equals_sklearn(tmp_path) ->
     np.testing.assert_allclose(got_radscore, expected_radscore, rtol=1e-9, atol=1e-12)
     assert (tmp_path / "model" / "training_report.html").stat().st_size > 10_000
     assert (tmp_path / "model" / "metrics.csv").exists()
+    radscores = pd.read_csv(tmp_path / "model" / "radscores.csv", dtype={"case_id": str})
+    assert list(radscores.columns) == ["case_id", "split", "radscore", "risk", "group"]
+    assert len(radscores) == len(table)
+    external_scores = radscores.loc[radscores["split"] == "external", "radscore"]
+    np.testing.assert_allclose(external_scores, expected_radscore, rtol=1e-12)
 
 
 def test_evaluate_scores_another_cohort_with_the_trained_models(tmp_path) -> None:
@@ -123,3 +129,5 @@ def test_evaluate_scores_another_cohort_with_the_trained_models(tmp_path) -> Non
 
     assert _auc(summary, "mix", "svm", "external") > 0.8
     assert (tmp_path / "evaluation" / "evaluation_report.html").exists()
+    radscores = pd.read_csv(tmp_path / "evaluation" / "radscores.csv", dtype={"case_id": str})
+    assert sorted(radscores["case_id"]) == sorted(other["case_id"].astype(str))
