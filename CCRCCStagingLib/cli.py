@@ -202,13 +202,93 @@ def command_phantoms(args: argparse.Namespace) -> int:
         ct_path, segmentation_path = write_sample_case(Path(args.out))
         print(f"sample case: {ct_path}, {segmentation_path}")
         return 0
+    if args.expression:
+        from .expression_phantoms import planted_cohort
+
+        paths = planted_cohort(n_samples=args.n or 120, seed=args.seed).write(Path(args.out))
+        print("planted expression data: " + ", ".join(str(p) for p in paths.values()))
+        return 0
     if args.n is None:
-        raise SettingsError("Give --n N (number of cases) or --sample.")
+        raise SettingsError("Give --n N (number of cases), --sample or --expression.")
     from .phantoms import write_cohort
 
     manifest = write_cohort(args.n, Path(args.out), seed=args.seed, overwrite=args.overwrite)
     print(f"{args.n} synthetic cases, manifest {manifest}")
     return 0
+
+
+def _power(value: str) -> float | None:
+    if value == "auto":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a power: use 'auto' or a number such as 5.")
+
+
+def command_radiogenomics(args: argparse.Namespace) -> int:
+    """WGCNA modules of the expression table against the Radscore, and their enrichment."""
+    from .radiogenomics import REPORT_FILE, RadiogenomicsSettings, run_radiogenomics
+
+    settings = RadiogenomicsSettings(
+        power=args.power, network_type=args.network, min_module_size=args.min_module_size,
+        deep_split=args.deep_split, merge_cut_height=args.merge_cut_height, top_genes=args.top_genes,
+        variability=args.variability, log2=args.log2, enrich_modules=args.enrich_modules, top_terms=args.top_terms,
+        min_set_size=args.min_set_size, max_set_size=args.max_set_size, background=args.background,
+        bh_scope=args.bh_scope, max_memory_gb=args.max_memory_gb,
+    )
+    out_dir = Path(args.out)
+    summary = run_radiogenomics(
+        Path(args.expression), Path(args.radscore), args.gene_sets, out_dir, settings,
+        sample_map_path=Path(args.sample_map) if args.sample_map else None, overwrite=args.overwrite,
+        progress=_progress,
+    )
+    print(f"{summary['samples']['paired']} cases, {summary['genes']['analysed']} genes, power "
+          f"{summary['power']['value']:g}, {sum(m['label'] != 0 for m in summary['modules'])} modules")
+    for module in [m for m in summary["modules"] if m["label"] != 0][:settings.enrich_modules]:
+        print(f"  {module['module']}: {module['size']} genes, r = {module['r']:.3f}, p = {module['p_value']:.3g}")
+        for term in [t for t in summary["top_terms"] if t["module"] == module["module"]][:3]:
+            print(f"    {term['collection']}: {term['term']} (p = {term['p_value']:.3g}, BH {term['p_adjusted']:.3g})")
+    print(f"report: {out_dir / REPORT_FILE}")
+    return 0
+
+
+def _add_radiogenomics(subparsers: argparse._SubParsersAction) -> None:
+    # Defaults written out here (not imported) so that building the parser stays light; a test checks they
+    # equal RadiogenomicsSettings' defaults.
+    parser = subparsers.add_parser(
+        "radiogenomics", help="WGCNA gene modules against the Radscore, with GO/KEGG enrichment (offline)"
+    )
+    parser.add_argument("--expression", required=True,
+                        help="genes × samples table: first column gene ids, one column per sample (.csv or tab-separated)")
+    parser.add_argument("--radscore", required=True, help="CSV with case_id and radscore (radscores.csv of train/evaluate)")
+    parser.add_argument("--gene-sets", required=True, nargs="+", metavar="[LABEL=]SETS.gmt",
+                        help="gene-set files in GMT format (e.g. GO_BP=c5.go.bp.gmt KEGG=c2.cp.kegg.gmt)")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--sample-map", help="CSV case_id,sample_id when ids are not matched automatically")
+    parser.add_argument("--power", type=_power, default=None, metavar="auto|N",
+                        help="soft-threshold power (default auto: scale-free fit R² ≥ 0.85; the paper used 5)")
+    parser.add_argument("--network", choices=["unsigned", "signed"], default="unsigned", help="network type")
+    parser.add_argument("--min-module-size", type=int, default=100, help="minimum module size (default 100)")
+    parser.add_argument("--deep-split", type=int, default=2, choices=range(5), help="tree cut sensitivity 0–4 (2)")
+    parser.add_argument("--merge-cut-height", type=float, default=0.25,
+                        help="merge modules with eigengene r > 1 − this (default 0.25; 0 = no merging)")
+    parser.add_argument("--top-genes", type=int, default=5000,
+                        help="keep the N most variable genes (default 5000; 0 = all; memory grows with N²)")
+    parser.add_argument("--variability", choices=["mad", "variance"], default="mad", help="gene ranking (mad)")
+    parser.add_argument("--log2", choices=["auto", "yes", "no"], default="auto",
+                        help="apply log2(x + 1) (auto: when values look unlogged)")
+    parser.add_argument("--enrich-modules", type=int, default=2, help="modules annotated, best-correlated first (2)")
+    parser.add_argument("--top-terms", type=int, default=3, help="terms per module and collection in the report (3)")
+    parser.add_argument("--min-set-size", type=int, default=10, help="smallest gene set tested (10)")
+    parser.add_argument("--max-set-size", type=int, default=500, help="largest gene set tested (500)")
+    parser.add_argument("--background", choices=["annotated", "analysed"], default="annotated",
+                        help="enrichment universe: analysed genes in the collection (default) or all analysed genes")
+    parser.add_argument("--bh-scope", choices=["tested", "hit"], default="tested",
+                        help="terms in the BH adjustment: all tested (default) or only those with a module gene")
+    parser.add_argument("--max-memory-gb", type=float, default=8.0, help="refuse larger networks (default 8)")
+    parser.add_argument("--overwrite", action="store_true", help="replace results already in --out")
+    parser.set_defaults(handler=command_radiogenomics)
 
 
 def _add_region_options(parser: argparse.ArgumentParser) -> None:
@@ -298,6 +378,8 @@ def _add_phantoms(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--n", type=int, help="number of cases of the cohort")
     parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     parser.add_argument("--sample", action="store_true", help="write the sample case instead of a cohort")
+    parser.add_argument("--expression", action="store_true",
+                        help="write planted expression data for 'radiogenomics' instead (--n samples, default 120)")
     parser.add_argument("--overwrite", action="store_true", help="replace a cohort already in --out")
     parser.set_defaults(handler=command_phantoms)
 
@@ -328,6 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(subparsers)
     _add_evaluate(subparsers)
     _add_phantoms(subparsers)
+    _add_radiogenomics(subparsers)
     _add_build_demo_model(subparsers)
     return parser
 

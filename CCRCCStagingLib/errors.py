@@ -46,3 +46,15 @@ class ModelBundleError(CCRCCStagingError):
 
 class OutputError(CCRCCStagingError):
     """An output folder cannot be written, or already holds results that would be overwritten."""
+
+
+class ExpressionDataError(CCRCCStagingError):
+    """An expression table is unreadable, not genes × samples, or has too few usable genes."""
+
+
+class SampleMatchError(CCRCCStagingError):
+    """The Radscore table and the expression samples cannot be paired (bad table, too few matched cases)."""
+
+
+class GeneSetError(CCRCCStagingError):
+    """A gene-set (GMT) file is malformed, or its gene identifiers do not match the expression table's."""
