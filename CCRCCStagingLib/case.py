@@ -44,12 +44,14 @@ def analyze(
     segment: str | None = None,
     overwrite: bool = False,
     progress: Progress,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """Read a CT and its tumour mask, build the regions, extract the features, predict with the model (if one is
     given), write the outputs; return the result.
 
     ``settings`` None means the model's settings (or the defaults without a model). Without a model the habitats
-    are fit on the case itself and every feature is extracted."""
+    are fit on the case itself and every feature is extracted. ``workers``: processes for the feature extraction
+    (``None``: ``$CCRCC_FEATURE_WORKERS`` or 1); the values do not depend on it."""
     model = load_deployed_model(model_dir) if model_dir is not None else None
     if model is not None:
         settings = settings_for_model(model, settings)
@@ -61,7 +63,9 @@ def analyze(
     read_seconds = time.perf_counter() - start
     habitat_model = HabitatModel.from_dict(model.habitat_model) if model is not None else None
     wanted = model.features if model is not None and not all_features else None
-    analysis = analyze_case(case.image.image, case.mask, settings, habitat_model, wanted, progress=progress)
+    analysis = analyze_case(
+        case.image.image, case.mask, settings, habitat_model, wanted, progress=progress, workers=workers
+    )
     analysis.timings_s = {"read": round(read_seconds, 4), **analysis.timings_s}
     result = case_result(case, analysis, settings)
     if model is not None:

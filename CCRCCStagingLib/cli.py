@@ -24,13 +24,18 @@ def _progress(fraction: float, message: str) -> None:
     print(f"progress: {fraction:.2f} {message}", file=sys.stderr, flush=True)
 
 
-def _habitats(value: str) -> int | str:
-    if value == "auto":
-        return value
-    try:
-        return int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{value}' is not a habitat count: use 'auto' or a number such as 2.")
+def _auto_or(number: type, auto: object, what: str, example: str):
+    """An argparse type: 'auto' (given back as ``auto``) or a number of type ``number``."""
+
+    def parse(value: str):
+        if value == "auto":
+            return auto
+        try:
+            return number(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{value}' is not a {what}: use 'auto' or a number such as {example}.")
+
+    return parse
 
 
 def _settings_from(args: argparse.Namespace):
@@ -89,7 +94,7 @@ def command_analyze(args: argparse.Namespace) -> int:
     result = analyze(
         Path(args.image), Path(args.mask), Path(args.out), _settings_from(args), model_dir=_model_dir(args),
         all_features=args.features == "all", label=args.label, segment=args.segment, overwrite=args.overwrite,
-        progress=_progress,
+        progress=_progress, workers=args.workers,
     )
     _print_warnings(result)
     print(_summary(result, Path(args.out)))
@@ -217,15 +222,6 @@ def command_phantoms(args: argparse.Namespace) -> int:
     return 0
 
 
-def _power(value: str) -> float | None:
-    if value == "auto":
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{value}' is not a power: use 'auto' or a number such as 5.")
-
-
 def command_radiogenomics(args: argparse.Namespace) -> int:
     """WGCNA modules of the expression table against the Radscore, and their enrichment."""
     from .radiogenomics import REPORT_FILE, RadiogenomicsSettings, run_radiogenomics
@@ -266,7 +262,7 @@ def _add_radiogenomics(subparsers: argparse._SubParsersAction) -> None:
                         help="gene-set files in GMT format (e.g. GO_BP=c5.go.bp.gmt KEGG=c2.cp.kegg.gmt)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--sample-map", help="CSV case_id,sample_id when ids are not matched automatically")
-    parser.add_argument("--power", type=_power, default=None, metavar="auto|N",
+    parser.add_argument("--power", type=_auto_or(float, None, "power", "5"), default=None, metavar="auto|N",
                         help="soft-threshold power (default auto: scale-free fit R² ≥ 0.85; the paper used 5)")
     parser.add_argument("--network", choices=["unsigned", "signed"], default="unsigned", help="network type")
     parser.add_argument("--min-module-size", type=int, default=100, help="minimum module size (default 100)")
@@ -293,7 +289,7 @@ def _add_radiogenomics(subparsers: argparse._SubParsersAction) -> None:
 
 def _add_region_options(parser: argparse.ArgumentParser) -> None:
     """Options that change the regions and features (shared by analyze and extract)."""
-    parser.add_argument("--habitats", type=_habitats, metavar="K|auto",
+    parser.add_argument("--habitats", type=_auto_or(int, "auto", "habitat count", "2"), metavar="K|auto",
                         help="number of GMM habitats, or 'auto' to choose 2–4 by BIC (default: auto)")
     parser.add_argument("--margin-mm", type=float, help="peritumoral shell width in mm (default 3)")
     parser.add_argument("--params", help="PyRadiomics parameter file (default: Resources/Params/ccrcc_pyradiomics.yaml)")
@@ -345,6 +341,9 @@ def _add_analyze(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--features", choices=["model", "all"], default="model",
                         help="'model' (default): only what the model needs; 'all': every feature of every region "
                         "(always the case without a model)")
+    parser.add_argument("--workers", type=int, choices=range(1, 65), metavar="N",
+                        help="processes for the feature extraction (default $CCRCC_FEATURE_WORKERS or 1; 2 is faster "
+                        "for one case on an idle 2-core machine; values do not change)")
     parser.add_argument("--overwrite", action="store_true", help="replace results already in --out")
     _add_report_options(parser, "--report", "html")
     parser.set_defaults(handler=command_analyze)

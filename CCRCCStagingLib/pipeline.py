@@ -232,8 +232,10 @@ def analyze_case(
     habitat_model: HabitatModel | None = None,
     wanted: Iterable[str] | None = None,
     progress: Progress = _no_progress,
+    workers: int | None = None,
 ) -> CaseAnalysis:
-    """Regions and features of one case; ``mask`` is a 0/1 image on the image's grid."""
+    """Regions and features of one case; ``mask`` is a 0/1 image on the image's grid; ``workers`` as in
+    :func:`extract_region_features`."""
     timer = _Timer()
     progress(0.0, "resampling and building regions")
     with timer.step("resampling"):
@@ -246,6 +248,6 @@ def analyze_case(
         progress(0.2 + 0.8 * fraction, message)
 
     with timer.step("features"):
-        values, feature_warnings = extract_region_features(regions, spec, wanted, extraction_progress)
+        values, feature_warnings = extract_region_features(regions, spec, wanted, extraction_progress, workers)
     progress(1.0, "done")
     return CaseAnalysis(regions, values, warnings + feature_warnings, timer.timings)

@@ -109,3 +109,16 @@ def test_existing_results_are_not_overwritten_without_asking(tmp_path: Path) -> 
     code = main(["analyze", "a.nrrd", "b.nrrd", "--out", str(out)])
     assert code == 2
     assert (out / "result.json").read_text() == "{}"
+
+
+def test_worker_processes_do_not_change_the_features(tmp_path: Path) -> None:
+    phantom = make_phantom("high", seed=5, tumour_diameter_mm=24.0)
+    image_path, mask_path = _write_case(tmp_path / "case", phantom.image, phantom.mask)
+    tables = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"out{workers}"
+        assert main(["analyze", str(image_path), str(mask_path), "--out", str(out), "--workers", workers,
+                     "--report", "none"]) == 0
+        with open(out / "features.csv", newline="") as handle:
+            tables.append(list(csv.DictReader(handle)))
+    assert tables[0] == tables[1] and len(tables[0][0]) > 5

@@ -300,3 +300,32 @@ def test_dendrogram_lines_match_scipy_and_survive_deep_trees() -> None:
     np.testing.assert_allclose(ours, theirs)
     chain = np.array([[0, 1, 1.0, 2]] + [[i, 4000 + i - 1, float(i), i + 1] for i in range(2, 4001)])
     assert dendrogram_segments(chain)[1].shape == (4000, 4, 2)  # a 4000-level chain: SciPy's recursion fails
+
+
+def test_tcga_shaped_input_gives_the_same_modules_as_the_plain_one(tmp_path: Path) -> None:
+    """TCGA conventions end to end: SYMBOL|ENTREZ gene ids, unlogged values, sample barcodes with normal-tissue
+    samples beside the tumours, participant ids in the Radscore table; the result equals the plain run."""
+    cohort = planted_cohort(n_genes=900, n_samples=60, module_sizes=(250, 200, 150), correlated_module=2,
+                            n_decoy_sets=20, seed=11)
+    plain = cohort.write(tmp_path / "plain")
+    participants = [f"TCGA-B0-{i:04d}" for i in range(len(cohort.radscores))]
+    tumour = cohort.expression.copy()
+    tumour.columns = [f"{p}-01A-01R-1277-07" for p in participants]
+    normal = pd.DataFrame(np.random.default_rng(0).normal(8, 1, tumour.shape), index=tumour.index,
+                          columns=[f"{p}-11A-01R-1277-07" for p in participants])
+    # Unlogged, as counts or TPM (shifted to stay positive; correlations and MAD ignore the shift).
+    table = np.exp2(pd.concat([normal, tumour], axis=1) + 10) - 1
+    table.index = [f"{gene}|{1000 + i}" for i, gene in enumerate(table.index)]
+    table.to_csv(tmp_path / "tcga.tsv", sep="\t", index_label="gene_id")
+    pd.DataFrame({"case_id": participants, "radscore": cohort.radscores.to_numpy()}).to_csv(tmp_path / "r.csv",
+                                                                                           index=False)
+    gmt = [f"SYN={plain['gene_sets.gmt']}"]
+    run_radiogenomics(plain["expression.tsv"], plain["radscores.csv"], gmt, tmp_path / "plain_out")
+    summary = run_radiogenomics(tmp_path / "tcga.tsv", tmp_path / "r.csv", gmt, tmp_path / "tcga_out")
+
+    assert summary["samples"]["paired"] == 60 and any("log2" in note for note in summary["notes"]), summary["notes"]
+    matching = pd.read_csv(tmp_path / "tcga_out" / "matching.csv")
+    assert matching["sample_id"].str.contains("-01A-").all() and set(matching["rule"]) == {"TCGA barcode"}
+    for name in ("modules.csv", "enrichment.csv"):
+        expected, got = pd.read_csv(tmp_path / "plain_out" / name), pd.read_csv(tmp_path / "tcga_out" / name)
+        pd.testing.assert_frame_equal(got, expected, rtol=1e-5, atol=1e-8)  # the TSV keeps 5 decimals
