@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .html_page import (
-    fmt, fmt_p, figure_html, header_row, new_figure, page, plot_text, provenance_footer, sentence, table,
+    MISSING, fmt, fmt_p, figure_html, header_row, new_figure, page, plot_text, provenance_footer, sentence, table,
     write_page,
 )
 from .wgcna import module_colour
@@ -163,7 +163,7 @@ def _correlation_section(summary: Summary) -> str:
     modules = [m for m in summary["modules"]]
     rows = (
         f"<tr><td>{_swatch(m['module'])}{escape(m['module'])}</td><td>{m['size']}</td><td>{fmt(m['r'])}</td>"
-        f"<td>{fmt_p(m['p_value'])}</td><td>{fmt_p(m['p_adjusted'])}</td><td>{fmt(m['variance_explained'], 2)}</td></tr>"
+        f"<td>{fmt_p(m['p_value'])}</td><td>{fmt_p(m['p_adjusted']) if m['label'] else MISSING}</td><td>{fmt(m['variance_explained'], 2)}</td></tr>"
         for m in modules
     )
     return (
@@ -187,7 +187,9 @@ def _heatmap_figure(modules: Sequence[Mapping[str, Any]]) -> Figure:
     limit = max(0.3, float(np.nanmax(np.abs(r))))
     image = axes.imshow(r, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
     for row, module in enumerate(modules):
-        axes.text(0, row, f"{module['r']:.2f} ({fmt_p(module['p_value'])})", ha="center", va="center", fontsize=8)
+        dark = abs(module["r"]) > 0.6 * limit  # white text on the saturated end of the colour map
+        axes.text(0, row, f"{module['r']:.2f} ({fmt_p(module['p_value'])})", ha="center", va="center", fontsize=8,
+                  color="white" if dark else "#1b1b1b")
     axes.set_yticks(range(len(modules)), [plot_text(f"ME{m['module']}") for m in modules], fontsize=8)
     axes.set_xticks([0], ["Radscore"])
     figure.colorbar(image, ax=axes, label="r")
