@@ -5,7 +5,8 @@
 Analyses the bundled sample case (with the bundled demonstration model when it is there), renders report.html and
 report.pdf, photographs the top of the HTML page in headless Chromium (Debian ``chromium`` + ``chromium-driver``,
 driven with selenium) and renders the first two PDF pages with pypdfium2 (``pip install pypdfium2``; only this
-script needs it). Writes ``report-html.png``, ``report-pdf-page1.png`` and ``report-pdf-page2.png``.
+script needs it). Writes ``report-html.png``, ``report-pdf-page1.png`` and ``report-pdf-page2.png``; then runs
+``radiogenomics`` on planted synthetic expression data and photographs its report (``radiogenomics-report.png``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ SAMPLE_CT = REPO / "Resources" / "Sample" / "ccrcc_sample_ct.nrrd"
 SAMPLE_SEG = REPO / "Resources" / "Sample" / "ccrcc_sample_tumour.seg.nrrd"
 BUNDLED_MODEL = REPO / "Resources" / "Models" / "ccrcc-demo-synthetic-v1"
 HTML_SIZE = (1100, 2000)  # window of the HTML screenshot: header, prediction, regions, key images
+RADIOGENOMICS_SIZE = (1100, 3400)  # down to the module–Radscore heatmap
 
 
 def _save(image, path: Path) -> None:
@@ -34,7 +36,7 @@ def _save(image, path: Path) -> None:
     print(f"{path} ({path.stat().st_size // 1024} KiB)")
 
 
-def html_screenshot(html: Path, out: Path, profile: Path) -> None:
+def html_screenshot(html: Path, out: Path, profile: Path, size: tuple[int, int] = HTML_SIZE) -> None:
     from PIL import Image
     from test_report_browser import CHROMIUM_FLAGS, _executable
     from selenium import webdriver
@@ -45,7 +47,7 @@ def html_screenshot(html: Path, out: Path, profile: Path) -> None:
     for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
         if not flag.startswith("--window-size"):
             options.add_argument(flag)
-    options.add_argument(f"--window-size={HTML_SIZE[0]},{HTML_SIZE[1]}")
+    options.add_argument(f"--window-size={size[0]},{size[1]}")
     driver = webdriver.Chrome(service=Service(_executable("chromedriver")), options=options)
     try:
         driver.get(html.as_uri())
@@ -81,7 +83,19 @@ def main() -> int:
         html, pdf = report.render_report(analysis, formats=("html", "pdf"))
         html_screenshot(html, out_dir / "report-html.png", Path(work) / "profile")
         pdf_pages(pdf, out_dir)
+        radiogenomics_screenshot(Path(work), out_dir)
     return 0
+
+
+def radiogenomics_screenshot(work: Path, out_dir: Path) -> None:
+    from CCRCCStagingLib.expression_phantoms import planted_cohort
+
+    paths = planted_cohort(seed=0).write(work / "expression")
+    if cli(["radiogenomics", "--expression", str(paths["expression.tsv"]), "--radscore", str(paths["radscores.csv"]),
+            "--gene-sets", f"SYNTHETIC={paths['gene_sets.gmt']}", "--out", str(work / "radiogenomics")]) != 0:
+        raise SystemExit("radiogenomics failed")
+    html_screenshot(work / "radiogenomics" / "radiogenomics_report.html", out_dir / "radiogenomics-report.png",
+                    work / "profile-radiogenomics", RADIOGENOMICS_SIZE)
 
 
 if __name__ == "__main__":
