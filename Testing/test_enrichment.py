@@ -94,3 +94,25 @@ def test_malformed_gmt_files_are_refused_with_the_line(tmp_path: Path, text: str
 def test_missing_gmt_file_is_a_gene_set_error(tmp_path: Path) -> None:
     with pytest.raises(GeneSetError, match="does not exist"):
         read_gmt(tmp_path / "absent.gmt")
+
+
+def test_bh_scope_and_background_settings_of_module_enrichment() -> None:
+    import pandas as pd
+
+    from CCRCCStagingLib.radiogenomics import RadiogenomicsSettings, enrich_modules
+
+    genes = pd.DataFrame({"gene": [*"ABCDEFGHIJ", *(f"M{i}" for i in range(12)), *(f"N{i}" for i in range(78))]})
+    genes["label"] = [1 if g in {"A", "B", "C", "D", "N1", "N2"} else 0 for g in genes["gene"]]
+    modules = pd.DataFrame({"module": ["turquoise", "grey"], "label": [1, 0], "rank": [1.0, np.nan]})
+    collection = _collection()
+
+    tested = enrich_modules(modules, genes, [collection], RadiogenomicsSettings(background="analysed"))
+    hit = enrich_modules(modules, genes, [collection], RadiogenomicsSettings(background="analysed", bh_scope="hit"))
+    annotated = enrich_modules(modules, genes, [collection], RadiogenomicsSettings())
+
+    assert list(tested["term"]) == ["HIT", "MISS"] and list(hit["term"]) == ["HIT"]
+    assert hit["p_adjusted"].iloc[0] == pytest.approx(hit["p_value"].iloc[0])  # one term: BH changes nothing
+    assert tested["p_adjusted"].iloc[0] == pytest.approx(2 * tested["p_value"].iloc[0])
+    assert set(tested["module"]) == {"turquoise"}  # grey is never annotated
+    # 'annotated': the background is the analysed genes found in the collection (22 here, not 100).
+    assert annotated["background_size"].iloc[0] == 22 and tested["background_size"].iloc[0] == 100
