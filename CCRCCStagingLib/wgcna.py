@@ -22,7 +22,8 @@ from threadpoolctl import threadpool_limits
 
 #: ``pickSoftThreshold``'s default candidate powers.
 DEFAULT_POWERS = (*range(1, 11), *range(12, 21, 2))
-#: R's ``standardColors()``: module 1 (the largest) is turquoise, 2 blue, …; 0 (genes in no module) is grey.
+#: The first 34 of R's ``standardColors()`` (435 names): module 1 (the largest) is turquoise, 2 blue, …; 0 (genes in
+#: no module) is grey. R's later names ("sienna3", "skyblue3", …) are left out: matplotlib cannot draw them.
 MODULE_COLOURS = (
     "turquoise", "blue", "brown", "yellow", "green", "red", "black", "pink", "magenta", "purple", "greenyellow",
     "tan", "salmon", "cyan", "midnightblue", "lightcyan", "grey60", "lightgreen", "lightyellow", "royalblue",
@@ -68,7 +69,7 @@ class ScaleFreeFit:
     """One row of ``pickSoftThreshold``'s table."""
 
     power: float
-    signed_r2: float  # SFT.R.sq: −sign(slope) · R² of log10 p(k) on log10 k
+    signed_r2: float  # −sign(slope) · R² of log10 p(k) on log10 k; R's SFT.R.sq column is the plain R²
     slope: float
     mean_connectivity: float
     median_connectivity: float
@@ -102,8 +103,12 @@ def pick_soft_threshold(
     r2_cut: float = 0.85,
     correlations: np.ndarray | None = None,
 ) -> tuple[float, list[ScaleFreeFit], str]:
-    """The soft-threshold power: the lowest of ``powers`` whose signed scale-free R² reaches ``r2_cut``
-    (``pickSoftThreshold``'s ``powerEstimate``), with the whole table and how the power was chosen.
+    """The soft-threshold power: the lowest of ``powers`` whose signed scale-free R² reaches ``r2_cut``, with the
+    whole table and how the power was chosen.
+
+    R's ``powerEstimate`` takes the lowest power whose plain R² exceeds the cut, whatever the slope's sign; the
+    signed index (the one the WGCNA tutorial plots) rejects a fit with a positive slope, which is the opposite of
+    scale-free: on data with one factor loading on nearly every gene, R takes power 1 (R² 0.93, slope +12).
 
     When no power reaches the cut, R returns NA and leaves the choice to the user; here the WGCNA FAQ's table
     for that case is used (by sample count: unsigned 9/8/7/6 for <20/20–29/30–39/≥40 samples; signed twice
@@ -184,7 +189,8 @@ def labels_by_size(labels: np.ndarray) -> np.ndarray:
 
 
 def module_colour(label: int) -> str:
-    """``labels2colors``: 0 → grey, 1 → turquoise, …; past R's standard palette, ``module<N>``."""
+    """``labels2colors``: 0 → grey, 1 → turquoise, …; past :data:`MODULE_COLOURS` (label 35 on, where R goes on
+    with "sienna3", …), ``module<N>``, which the report colours by number."""
     if label == 0:
         return UNASSIGNED
     return MODULE_COLOURS[label - 1] if label <= len(MODULE_COLOURS) else f"module{label}"
@@ -192,8 +198,9 @@ def module_colour(label: int) -> str:
 
 def eigengenes(samples_by_genes: np.ndarray, labels: np.ndarray) -> tuple[dict[int, np.ndarray], dict[int, float]]:
     """Module eigengenes (``moduleEigengenes``): the first principal component of each module's standardised
-    expression, signed to agree with the module's average expression, scaled to mean 0 and SD 1; and the share
-    of the module's variance it explains. Grey (0) gets one too, as in R."""
+    expression, signed to agree with the module's average expression, scaled to mean 0 and SD 1 (R returns the
+    unit-norm singular vector, SD 1/√(n−1): the same vector times a constant, so correlations are unchanged); and
+    the share of the module's variance it explains. Grey (0) gets one too, as in R."""
     standardised = _standardise(samples_by_genes)
     vectors, explained = {}, {}
     # Many small BLAS calls: one thread. Two OpenBLAS threads slowed this 50-fold (0.14 s → 7 s, measured) when
