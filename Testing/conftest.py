@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -16,3 +18,12 @@ def shared_data_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"reference data not available: {path} (the ../shared folder beside the repository is absent)")
     return path
+
+
+def load_bench_script(name: str) -> ModuleType:
+    """A script of Testing/bench (not a package) as a module: the reference-making scripts hold the data
+    generators their tests share."""
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "Testing" / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

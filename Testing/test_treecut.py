@@ -6,7 +6,6 @@ also made the references (R 4.2.2, dynamicTreeCut 1.63.1) under ``Testing/data/t
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -17,19 +16,13 @@ from scipy.spatial.distance import pdist, squareform
 
 from CCRCCStagingLib.treecut import cutree_hybrid, linkage_to_r_merge
 
+from conftest import load_bench_script
+
 HERE = Path(__file__).resolve().parent
 REFERENCES = sorted((HERE / "data" / "treecut_reference").glob("*.json"))
 
 
-def _load_generator():
-    """The data generators of the reference script (a bench script, not a package module)."""
-    spec = importlib.util.spec_from_file_location("make_treecut_reference", HERE / "bench" / "make_treecut_reference.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ref = _load_generator()
+ref = load_bench_script("make_treecut_reference")
 
 
 def test_references_cover_the_required_settings() -> None:

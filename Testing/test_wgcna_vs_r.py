@@ -8,7 +8,6 @@ tolerance is 1e-10 relative (measured differences are 1e-13 or less: summation o
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
 from pathlib import Path
 
@@ -17,20 +16,14 @@ import pytest
 
 from CCRCCStagingLib import wgcna
 
+from conftest import load_bench_script
+
 HERE = Path(__file__).resolve().parent
 REFERENCE_DIR = HERE / "data" / "wgcna_reference"
 RTOL = 1e-10
 
 
-def _load_generator():
-    """The data generators of the reference script (a bench script, not a package module)."""
-    spec = importlib.util.spec_from_file_location("make_wgcna_reference", HERE / "bench" / "make_wgcna_reference.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ref = _load_generator()
+ref = load_bench_script("make_wgcna_reference")
 
 
 @functools.cache
