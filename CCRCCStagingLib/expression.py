@@ -200,10 +200,11 @@ def _match_one(
     candidates = sorted(s for s in samples if s.lower().startswith(prefix))
     if not candidates:
         return None, "no sample with this id"
-    tumour = [s for s in candidates if _tcga_sample_type(s) is not None and 1 <= _tcga_sample_type(s) <= 9]
+    types = {s: _tcga_sample_type(s) for s in candidates}
+    tumour = [s for s in candidates if types[s] is not None and 1 <= types[s] <= 9]
     if not tumour:
         return None, f"only non-tumour samples ({', '.join(candidates[:3])})"
-    primary = [s for s in tumour if _tcga_sample_type(s) == 1] or tumour
+    primary = [s for s in tumour if types[s] == 1] or tumour
     rule = "TCGA barcode" if len(primary) == 1 else f"TCGA barcode, first of {len(primary)}"
     return primary[0], rule
 

@@ -160,7 +160,7 @@ def _dendrogram_figure(network: Network) -> Figure:
 
 
 def _correlation_section(summary: Summary) -> str:
-    modules = [m for m in summary["modules"]]
+    modules = summary["modules"]
     rows = (
         f"<tr><td>{_swatch(m['module'])}{escape(m['module'])}</td><td>{m['size']}</td><td>{fmt(m['r'])}</td>"
         f"<td>{fmt_p(m['p_value'])}</td><td>{fmt_p(m['p_adjusted']) if m['label'] else MISSING}</td><td>{fmt(m['variance_explained'], 2)}</td></tr>"

@@ -81,13 +81,14 @@ def scale_free_fit_index(connectivity: np.ndarray, n_breaks: int = 10) -> tuple[
     frequency (+1e-9). Empty bins take the bin's midpoint and frequency 0, as in R."""
     k = np.asarray(connectivity, float)
     low, high = float(k.min()), float(k.max())
-    edges = np.linspace(low, high, n_breaks + 1)
+    breaks = np.linspace(low, high, n_breaks + 1)
+    midpoints = (breaks[:-1] + breaks[1:]) / 2
+    edges = breaks.copy()
     spread = (high - low) / 1000.0
     edges[0], edges[-1] = low - spread, high + spread  # R's cut() widens the outer breaks by 0.1 % of the range
     bins = np.clip(np.searchsorted(edges, k, side="left") - 1, 0, n_breaks - 1)  # right-closed (a, b]
     counts = np.bincount(bins, minlength=n_breaks)
     sums = np.bincount(bins, weights=k, minlength=n_breaks)
-    midpoints = (np.linspace(low, high, n_breaks + 1)[:-1] + np.linspace(low, high, n_breaks + 1)[1:]) / 2
     mean_k = np.divide(sums, counts, out=midpoints.copy(), where=counts > 0)
     mean_k = np.where(mean_k == 0, midpoints, mean_k)
     log_k = np.log10(mean_k)
