@@ -42,13 +42,14 @@ def _settings_from(args: argparse.Namespace):
     """Settings from the region options, or None when none was given (a model then brings its own)."""
     from .settings import DEFAULT_PARAMS_FILE, HabitatSettings, Settings
 
-    given = (args.habitats, args.margin_mm, args.params, args.seed)
+    given = (args.habitats, args.margin_mm, args.params, args.seed, args.interpolation)
     if all(value is None for value in given):
         return None
     return Settings(
         params_file=Path(args.params) if args.params else DEFAULT_PARAMS_FILE,
         margin_mm=3.0 if args.margin_mm is None else args.margin_mm,
         habitats=HabitatSettings(k=None if args.habitats in (None, "auto") else args.habitats, seed=args.seed or 0),
+        interpolation=args.interpolation or "pyradiomics",
     )
 
 
@@ -294,6 +295,8 @@ def _add_region_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--margin-mm", type=float, help="peritumoral shell width in mm (default 3)")
     parser.add_argument("--params", help="PyRadiomics parameter file (default: Resources/Params/ccrcc_pyradiomics.yaml)")
     parser.add_argument("--seed", type=int, help="seed of the habitat GMM (default 0)")
+    parser.add_argument("--interpolation", choices=("pyradiomics", "float"),
+                        help="resampled CT in its own pixel type as PyRadiomics does (default), or in float32")
 
 
 def _add_extract(subparsers: argparse._SubParsersAction) -> None:

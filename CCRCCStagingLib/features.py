@@ -1,22 +1,23 @@
 """PyRadiomics extraction for one case's regions, all features or only a requested list (targeted extraction).
 
-:func:`extract_regions` follows PyRadiomics' own ``RadiomicsFeatureExtractor.execute`` step by step for every
-region (load and crop, check the mask, shape, filtered images, crop, feature classes) with PyRadiomics' own building
-blocks, so its values are PyRadiomics' values. It is faster than one ``execute()`` per region in ways that do not
-change a value:
+Each region arrives as PyRadiomics' ``loadImage`` leaves it (:class:`resampling.RegionInput`: the CT on the region's
+own PyRadiomics grid in its own pixel type, and the mask); :func:`extract_regions` then follows
+``RadiomicsFeatureExtractor.execute`` step by step (check the mask, shape, filtered images, crop, feature classes)
+with PyRadiomics' own building blocks, so its values are PyRadiomics' values — those of ``execute()`` on the CT file
+and that region's mask. It is faster than one ``execute()`` per region in ways that do not change a value:
 
 - given a list of feature names it builds only the filtered images and feature classes those names need (one LoG
   sigma, no wavelet at all, …);
-- regions whose PyRadiomics crop (bounding box ± ``padDistance``) is the same box of the same image share their
-  filtered images: a filtered image depends only on the pixels of that crop (and ``whole``, ``sub1``, ``sub2`` often
-  have the same crop), so it is computed once for all of them;
+- regions on the same grid (the same pixels) share their filtered images: a filtered image depends only on those
+  pixels, so it is computed once for all of them;
 - the feature classes computed on one filtered image of one region share its discretisation (:class:`_BinningMemo`);
 - the mesh-based shape coefficients (see :class:`_MeshCoefficients`): PyRadiomics' C code compares every pair of
   mesh vertices for the maximum diameters (tens of seconds for a 9 cm tumour's shell and habitats); only the
   vertices that can be farthest apart are compared here, which gives the same maximum;
 - optionally, the work is spread over worker processes (``workers``).
 
-Tests hold it to ``execute()`` and to PyRadiomics' baseline CSVs.
+Tests hold it to ``execute()`` on files (``Testing/test_pyradiomics_equality.py``), to PyRadiomics' baseline CSVs
+and to the IBSI reference values (``Testing/ibsi``).
 
 Feature names are PyRadiomics' (``wavelet-LLH_glcm_Idmn``); with a region prefix they read
 ``peri_wavelet-LLH_glcm_Idmn`` (see :func:`region_feature_name`).
@@ -36,6 +37,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from .errors import RegionError, SettingsError
+from .resampling import RegionInput, RegionSampler
 
 #: {image type name (``original``, ``log-sigma-1-0-mm-3D``, ``wavelet-LLH``) → {feature class → feature names}}.
 FeatureRequest = dict[str, dict[str, set[str]]]
@@ -122,26 +124,49 @@ def build_request(names: Iterable[str]) -> FeatureRequest:
 
 
 def extract(
-    image: sitk.Image, mask: sitk.Image, spec: ExtractionSpec, request: FeatureRequest | None = None
+    image: sitk.Image,
+    mask: sitk.Image,
+    spec: ExtractionSpec,
+    request: FeatureRequest | None = None,
+    *,
+    label: int = 1,
+    interpolation: str = "pyradiomics",
 ) -> dict[str, float]:
-    """PyRadiomics features of the mask's label in the image: all enabled ones, or only those in ``request``.
+    """PyRadiomics features of the mask's ``label`` in the image: all enabled ones, or only those in ``request``.
 
-    Mirrors ``RadiomicsFeatureExtractor.execute`` (segment-based) so the values are identical."""
-    values, failures = extract_regions(image, {"region": mask}, spec, None if request is None else {"region": request})
+    The values are those of ``RadiomicsFeatureExtractor.execute(image, mask, label=label)`` (segment-based);
+    ``interpolation="float"`` gives those of ``execute`` on the image cast to float32 first."""
+    from radiomics import imageoperations
+
+    _quiet_pyradiomics()
+    try:
+        labels = imageoperations.getMask(mask, **{**spec.settings, "label": label})
+    except (ValueError, AssertionError) as error:
+        raise RegionError(f"PyRadiomics cannot use this mask: {error}") from error
+    binary = sitk.Cast(labels == label, sitk.sitkUInt8)
+    pad = int(spec.settings.get("padDistance", 5))
+    region = RegionSampler(image, binary, spec.settings, interpolation, margin=pad).whole
+    values, failures = extract_regions({"region": region}, spec, None if request is None else {"region": request})
     if "region" in failures:
         raise failures["region"]
     return values["region"]
 
 
+def extract_as_pyradiomics(image: sitk.Image, mask: sitk.Image, params: dict[str, Any], label: int = 1) -> dict[str, float]:
+    """``RadiomicsFeatureExtractor(params).execute(image, mask, label=label)`` through this project's extraction:
+    the feature values (no diagnostics), equal to PyRadiomics' own."""
+    return extract(image, mask, ExtractionSpec.from_params(params), label=label)
+
+
 def extract_regions(
-    image: sitk.Image,
-    masks: Mapping[str, sitk.Image],
+    regions: Mapping[str, RegionInput],
     spec: ExtractionSpec,
     requests: Mapping[str, FeatureRequest] | None = None,
     progress: Callable[[float, str], None] | None = None,
     workers: int = 1,
 ) -> tuple[dict[str, dict[str, float]], dict[str, RegionError]]:
-    """PyRadiomics features of several regions (0/1 masks on the image's grid) of one image.
+    """PyRadiomics features of several regions, each given as PyRadiomics' ``loadImage`` leaves it (image and 0/1
+    mask on the region's own grid, see :class:`resampling.RegionSampler`).
 
     ``requests=None``: every enabled feature of every region; otherwise only the regions named in ``requests`` and only
     the features each one asks for. Returns ``({region: {feature: value}}, {region: why it has no features})``; the
@@ -151,14 +176,14 @@ def extract_regions(
     reusable pool; its start costs about a second once per process). The values do not depend on it.
     ``progress(fraction, message)`` is called as parts finish."""
     _quiet_pyradiomics()
-    settings = dict(spec.settings)
+    settings = {**spec.settings, "label": 1}  # the masks hold 0/1, whatever label the parameter file names
     prepared: list[_Region] = []
     failures: dict[str, RegionError] = {}
-    for name, mask in masks.items():
+    for name, region in regions.items():
         if requests is not None and name not in requests:
             continue
         try:
-            prepared.append(_prepare_region(name, image, mask, settings, None if requests is None else requests[name]))
+            prepared.append(_prepare_region(name, region, settings, None if requests is None else requests[name]))
         except RegionError as error:
             failures[name] = error
     tasks = _plan(_groups_by_crop(prepared), spec, settings, split=max(int(workers), 1))
@@ -175,7 +200,8 @@ def extract_regions(
 
 @dataclass
 class _Region:
-    """One region after PyRadiomics' loading: the image and mask cropped to its bounding box ± ``padDistance``."""
+    """One region after PyRadiomics' loading: the image and mask on the region's grid (its bounding box ±
+    ``padDistance``), and the bounding box of the mask."""
 
     name: str
     image: sitk.Image
@@ -186,7 +212,7 @@ class _Region:
 
     @property
     def crop_key(self) -> tuple:
-        """Equal for two regions of the same image exactly when their cropped images are the same pixels."""
+        """Equal for two regions exactly when their images are the same pixels (same CT on the same grid)."""
         image = self.image
         return image.GetOrigin(), image.GetSize(), image.GetSpacing(), image.GetDirection()
 
@@ -225,15 +251,12 @@ def _unpack(packed: tuple) -> sitk.Image:
     return image
 
 
-def _prepare_region(
-    name: str, image: sitk.Image, mask: sitk.Image, settings: dict[str, Any], request: FeatureRequest | None
-) -> _Region:
-    """Steps 1–2 and 5 of ``execute()``: load (resample or crop), check the mask, resegment."""
+def _prepare_region(name: str, region: RegionInput, settings: dict[str, Any], request: FeatureRequest | None) -> _Region:
+    """Steps 2 and 5 of ``execute()`` after loading: check the mask, resegment."""
     from radiomics import imageoperations
-    from radiomics.featureextractor import RadiomicsFeatureExtractor
 
+    image, mask = region.image, region.mask
     try:
-        image, mask = RadiomicsFeatureExtractor.loadImage(image, mask, None, **settings)
         bounding_box, corrected = imageoperations.checkMask(image, mask, **settings)
     except (ValueError, AssertionError) as error:
         raise RegionError(f"PyRadiomics cannot use this region: {error}") from error

@@ -12,6 +12,7 @@ import SimpleITK as sitk
 
 from .checks import component_warning, require_finite, slice_thickness_warning
 from .errors import GeometryError, ImageFormatError, InputFileError, MaskError
+from .resampling import check_roi_inside
 
 #: DICOM tags kept from a series (for the report and DICOM SEG export).
 DICOM_TAGS = {
@@ -45,7 +46,7 @@ class LoadedCase:
     """A CT and its binary tumour mask on the CT's own grid."""
 
     image: LoadedImage
-    mask: sitk.Image  # uint8, 0/1, same geometry as image.image
+    mask: sitk.Image  # uint8, 0/1, on the mask file's own grid (PyRadiomics builds its grid from it)
     mask_path: Path
     mask_description: str
     warnings: list[str] = field(default_factory=list)
@@ -214,29 +215,35 @@ def same_grid(a: sitk.Image, b: sitk.Image, tolerance: float = GEOMETRY_TOLERANC
 
 
 def align_mask_to_image(image: sitk.Image, mask: sitk.Image) -> tuple[sitk.Image, list[str]]:
-    """Put the mask on the image grid: as it is when the grids agree, resampled (nearest neighbour) when they
-    only differ in grid, refused when the mask's tumour lies outside the image."""
+    """Check that the mask's tumour lies in the image's physical space and keep the mask on its own grid, as
+    PyRadiomics does (it builds the resampling grid from the mask); warn when that grid is not the CT's lattice."""
     if mask.GetDimension() != image.GetDimension():
         raise GeometryError(f"The mask is {mask.GetDimension()}-D and the image {image.GetDimension()}-D.")
-    if same_grid(image, mask):
-        aligned = sitk.Image(mask)
-        aligned.CopyInformation(image)  # differences below tolerance are rounding in the files' headers
-        return aligned, []
-    before = int(sitk.GetArrayViewFromImage(mask).sum())
-    volume_before = before * float(np.prod(mask.GetSpacing()))
-    aligned = sitk.Resample(mask, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
-    after = int(sitk.GetArrayViewFromImage(aligned).sum())
-    if after == 0:
+    try:
+        check_roi_inside(image, mask)
+    except GeometryError:
         raise GeometryError(
-            "The mask's tumour lies outside the image: they do not share physical space. Check that the mask "
-            "was drawn on this CT series."
-        )
-    volume_after = after * float(np.prod(image.GetSpacing()))
-    warnings = [
-        "The mask was on another grid than the CT and was resampled onto the CT grid (nearest neighbour); "
-        f"tumour volume {volume_before / 1000:.2f} mL before, {volume_after / 1000:.2f} mL after."
+            "The mask's tumour lies outside the image, or partly outside: they do not share physical space. "
+            "Check that the mask was drawn on this CT series."
+        ) from None
+    if same_grid(image, mask) or _same_lattice(image, mask):
+        return mask, []
+    return mask, [
+        "The mask is on another grid than the CT (spacing "
+        f"{' × '.join(f'{s:.3g}' for s in mask.GetSpacing())} mm); it is used on its own grid, as PyRadiomics does: "
+        "the 1 mm grid is anchored at the mask's corner."
     ]
-    return aligned, warnings
+
+
+def _same_lattice(image: sitk.Image, mask: sitk.Image, tolerance: float = GEOMETRY_TOLERANCE) -> bool:
+    """Same voxel lattice, another extent (a segmentation cropped to its extent, as Slicer saves them)."""
+    if not (
+        np.allclose(image.GetSpacing(), mask.GetSpacing(), rtol=tolerance, atol=0)
+        and np.allclose(image.GetDirection(), mask.GetDirection(), atol=tolerance)
+    ):
+        return False
+    index = np.array(image.TransformPhysicalPointToContinuousIndex(mask.GetOrigin()))
+    return bool(np.all(np.abs(index - np.round(index)) <= tolerance * 10))
 
 
 def write_segmentation(mask: sitk.Image, path: Path, name: str, color: tuple[float, float, float]) -> None:

@@ -17,16 +17,8 @@ from . import features as feature_extraction
 from .checks import intensity_warning, small_tumour_warning
 from .errors import RegionError
 from .habitats import HabitatInput, HabitatModel
-from .regions import (
-    PERI_LABEL,
-    GridBox,
-    grid_around_mask,
-    margin_voxels,
-    peritumoral_shell,
-    resample_image,
-    resample_mask,
-    shell_missing_fraction,
-)
+from .regions import PERI_LABEL, margin_voxels, peritumoral_shell, shell_missing_fraction
+from .resampling import GridBox, RegionInput, RegionSampler
 from .settings import Settings
 
 #: ``progress(fraction, message)``: called as the analysis advances (fraction in 0..1).
@@ -39,15 +31,19 @@ def _no_progress(fraction: float, message: str) -> None:
 
 @dataclass
 class ResampledCase:
-    """The case on its 1 mm box around the tumour (z, y, x arrays)."""
+    """The case on its 1 mm box around the tumour, and how PyRadiomics would load each region."""
 
-    box: GridBox
-    image: sitk.Image  # float32, resampled
-    tumour: np.ndarray  # bool
+    sampler: RegionSampler
+    image: sitk.Image  # the CT on the box, in the pixel type of the interpolation setting
+    tumour: np.ndarray  # bool, z, y, x: the whole region's voxels
+
+    @property
+    def box(self) -> GridBox:
+        return self.sampler.box
 
     def habitat_input(self) -> HabitatInput:
         """What the habitat step clusters: the resampled HU inside the tumour."""
-        return HabitatInput(sitk.GetArrayFromImage(self.image), self.tumour)
+        return HabitatInput(sitk.GetArrayFromImage(self.image).astype(np.float32), self.tumour)
 
 
 @dataclass
@@ -90,13 +86,24 @@ class CaseRegions:
         labels[self.peri] = PERI_LABEL
         return self._on_box(labels)
 
-    def region_image(self, region: np.ndarray) -> sitk.Image:
-        return self._on_box(region.astype(np.uint8))
-
     def _on_box(self, array: np.ndarray) -> sitk.Image:
-        image = sitk.GetImageFromArray(array)
-        image.CopyInformation(self.image)
-        return image
+        return self.box.put(array)
+
+    def resampling_summary(self) -> dict[str, str | int]:
+        """How the CT was resampled, for ``result.json``: the setting, the pixel type of the resampled CT, and how
+        many regions were resampled from the whole CT because their grid holds B-spline ties."""
+        sampler = self.resampled.sampler
+        return {
+            "interpolation": sampler.interpolation,
+            "pixel_type": sitk.GetPixelIDValueAsString(sampler.pixel_id),
+            "whole_ct_resamplings": sampler.tie_fallbacks,
+        }
+
+    def region_input(self, name: str) -> RegionInput:
+        """A region as PyRadiomics loads it from the CT and that region's mask (``whole``: the mask as given;
+        the others: their label in :meth:`labelmap`)."""
+        sampler = self.resampled.sampler
+        return sampler.whole if name == "whole" else sampler.region(self.masks()[name])
 
     def region_label(self, name: str) -> int | None:
         """The label a region has in :meth:`labelmap` (``whole`` is the union of the habitats and has none)."""
@@ -144,16 +151,17 @@ class _Timer:
 
 
 def resample_case(image: sitk.Image, mask: sitk.Image, settings: Settings) -> ResampledCase:
-    """Resample a box around the tumour to the isotropic grid (B-spline image, nearest-neighbour mask)."""
+    """The case on a box of PyRadiomics' resampling grid around the tumour (the regions are built there)."""
+    spec_settings = feature_extraction.ExtractionSpec.from_params(settings.pyradiomics_params()).settings
     spacing = settings.resampled_spacing
-    pad_distance = int(settings.pyradiomics_params().get("setting", {}).get("padDistance", 5))
-    box = grid_around_mask(mask, spacing, margin_voxels(settings.margin_mm, spacing, pad_distance))
-    tumour = sitk.GetArrayFromImage(resample_mask(mask, box)).astype(bool)
+    margin = margin_voxels(settings.margin_mm, spacing, int(spec_settings.get("padDistance", 5)))
+    sampler = RegionSampler(image, mask, spec_settings, settings.interpolation, margin)
+    tumour = sampler.tumour_on_box()
     if not tumour.any():
         raise RegionError(
             f"The tumour vanishes when resampled to {spacing[0]:g} mm voxels: it is too small to analyse."
         )
-    return ResampledCase(box, resample_image(image, box), tumour)
+    return ResampledCase(sampler, sampler.box_image(), tumour)
 
 
 def build_regions(
@@ -192,22 +200,18 @@ def extract_region_features(
     processes for the extraction (``None``: :func:`features.default_workers`, 1 unless ``CCRCC_FEATURE_WORKERS`` says
     otherwise); the values do not depend on it."""
     requests = _requests_by_region(wanted)
-    masks = {
-        name: regions.region_image(region)
-        for name, region in regions.masks().items()
-        if requests is None or name in requests
-    }
+    names = [name for name in regions.masks() if requests is None or name in requests]
+    inputs = {name: regions.region_input(name) for name in names}
     region_values, failures = feature_extraction.extract_regions(
-        regions.image,
-        masks,
+        inputs,
         spec,
-        None if requests is None else {name: requests[name] for name in masks},
+        None if requests is None else {name: requests[name] for name in names},
         progress,
         feature_extraction.default_workers() if workers is None else workers,
     )
     values: dict[str, float] = {}
     warnings = []
-    for name in masks:
+    for name in names:
         if name in failures:
             warnings.append(f"No features for region {name}: {failures[name]}")
             continue

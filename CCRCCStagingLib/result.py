@@ -68,6 +68,7 @@ def case_result(case: LoadedCase, analysis: CaseAnalysis, settings: Settings) ->
         "habitats_k": analysis.regions.habitats_k,
         "bic": {str(k): round(v, 4) for k, v in sorted(habitat_model.bic_.items())},
         "peri_missing_fraction": round(analysis.regions.peri_missing_fraction, 6),
+        "resampling": analysis.regions.resampling_summary(),
         "n_features": len(analysis.features),
         "warnings": case.warnings + analysis.warnings,
         "timings_s": analysis.timings_s,
@@ -82,12 +83,19 @@ def write_case_outputs(out_dir: Path, result: dict[str, Any], analysis: CaseAnal
     with atomic_path(out_dir / REGIONS_FILE) as path:
         sitk.WriteImage(analysis.regions.labelmap(), str(path), useCompression=True)
     with atomic_path(out_dir / CT_BOX_FILE) as path:
-        hu = sitk.Cast(sitk.Round(sitk.Clamp(analysis.regions.image, lowerBound=-32768, upperBound=32767)), sitk.sitkInt16)
-        sitk.WriteImage(hu, str(path), useCompression=True)
+        sitk.WriteImage(_as_int16(analysis.regions.image), str(path), useCompression=True)
     with atomic_path(out_dir / FEATURES_FILE) as path:
         write_feature_rows(path, [{"case_id": result["case_id"], **analysis.features}])
     with atomic_path(out_dir / RESULT_FILE) as path:
         path.write_text(json.dumps(result, indent=2, sort_keys=False) + "\n")
+
+
+def _as_int16(image: sitk.Image) -> sitk.Image:
+    """The CT box as int16 HU for the report (rounded when the resampled CT is floating point)."""
+    clamped = sitk.Clamp(image, lowerBound=-32768, upperBound=32767)
+    if image.GetPixelID() in (sitk.sitkFloat32, sitk.sitkFloat64):
+        clamped = sitk.Round(clamped)
+    return sitk.Cast(clamped, sitk.sitkInt16)
 
 
 def write_feature_rows(path: Path, rows: list[dict[str, Any]]) -> None:

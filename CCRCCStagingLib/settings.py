@@ -17,6 +17,9 @@ import yaml
 
 from .errors import SettingsError
 
+#: Values of :attr:`Settings.interpolation` (the first is the default).
+INTERPOLATION_MODES = ("pyradiomics", "float")
+
 #: The repository's ``Resources`` folder (beside the package in a source checkout and in the installed extension).
 RESOURCES_DIR = Path(__file__).resolve().parent.parent / "Resources"
 DEFAULT_PARAMS_FILE = RESOURCES_DIR / "Params" / "ccrcc_pyradiomics.yaml"
@@ -71,10 +74,18 @@ class Settings:
     #: PyRadiomics parameters given inline (a trained model carries the ones it was trained with); when set,
     #: ``params_file`` only records where they came from.
     inline_params: dict[str, Any] | None = None
+    #: How the CT is resampled: ``pyradiomics`` (PyRadiomics' own path: the CT's pixel type, so an int16 CT's
+    #: interpolated HU are truncated) or ``float`` (float32: interpolated HU kept, the values of PyRadiomics on the
+    #: CT cast to float32). See :mod:`resampling`.
+    interpolation: str = "pyradiomics"
 
     def __post_init__(self) -> None:
         if not self.margin_mm > 0:
             raise SettingsError(f"The peritumoral margin must be positive, got {self.margin_mm} mm.")
+        if self.interpolation not in INTERPOLATION_MODES:
+            raise SettingsError(
+                f"Unknown interpolation '{self.interpolation}': use one of {', '.join(INTERPOLATION_MODES)}."
+            )
         if self.inline_params is None and not Path(self.params_file).is_file():
             raise SettingsError(f"PyRadiomics parameter file not found: {self.params_file}.")
 
@@ -89,6 +100,8 @@ class Settings:
             margin_mm=float(data["margin_mm"]),
             habitats=HabitatSettings(**habitats),
             inline_params=data["pyradiomics_params"],
+            # Models made before the setting existed resampled into float32.
+            interpolation=data.get("interpolation", "float"),
         )
 
     def pyradiomics_params(self) -> dict[str, Any]:

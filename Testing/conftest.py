@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -25,5 +26,6 @@ def load_bench_script(name: str) -> ModuleType:
     generators their tests share."""
     spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "Testing" / "bench" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses resolve string annotations through sys.modules
     spec.loader.exec_module(module)
     return module

@@ -105,7 +105,8 @@ def test_overlapping_segments_in_layers(tmp_path: Path) -> None:
     np.testing.assert_array_equal(sitk.GetArrayFromImage(mask), tumour)
 
 
-def test_mask_on_another_grid_is_resampled_with_a_warning(tmp_path: Path) -> None:
+def test_mask_on_another_grid_is_kept_on_its_grid_with_a_warning(tmp_path: Path) -> None:
+    """PyRadiomics builds its resampling grid from the mask as given: the mask is not resampled onto the CT."""
     ct = _volume(np.zeros((10, 30, 30), np.int16))
     coarse = np.zeros((5, 15, 15), np.uint8)
     coarse[2:4, 5:10, 5:10] = 1
@@ -116,9 +117,22 @@ def test_mask_on_another_grid_is_resampled_with_a_warning(tmp_path: Path) -> Non
 
     case = load_case(tmp_path / "ct.nrrd", tmp_path / "mask.nrrd")
 
-    assert case.mask.GetSize() == ct.GetSize()
-    assert sitk.GetArrayViewFromImage(case.mask).sum() == 2 * 5 * 5 * 8
-    assert any("resampled onto the CT grid" in w for w in case.warnings)
+    assert case.mask.GetSize() == mask.GetSize() and case.mask.GetSpacing() == mask.GetSpacing()
+    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(case.mask), coarse)
+    assert any("on another grid than the CT" in w for w in case.warnings)
+
+
+def test_a_mask_cropped_to_its_extent_needs_no_warning(tmp_path: Path) -> None:
+    ct = _volume(np.zeros((10, 30, 30), np.int16))
+    tumour = np.zeros((10, 30, 30), np.uint8)
+    tumour[3:6, 10:20, 10:20] = 1
+    cropped = sitk.RegionOfInterest(_volume(tumour), [12, 12, 5], [9, 9, 2])
+    sitk.WriteImage(ct, str(tmp_path / "ct.nrrd"))
+    sitk.WriteImage(cropped, str(tmp_path / "mask.nrrd"))
+
+    case = load_case(tmp_path / "ct.nrrd", tmp_path / "mask.nrrd")
+
+    assert case.mask.GetSize() == (12, 12, 5) and not case.warnings
 
 
 def test_mask_outside_the_image_is_refused(tmp_path: Path) -> None:

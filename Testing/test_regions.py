@@ -8,15 +8,18 @@ import SimpleITK as sitk
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from CCRCCStagingLib.regions import (
-    full_grid,
-    grid_around_mask,
-    margin_voxels,
-    peritumoral_shell,
-    resample_image,
-    resample_mask,
-    shell_missing_fraction,
-)
+from CCRCCStagingLib.features import ExtractionSpec
+from CCRCCStagingLib.regions import margin_voxels, peritumoral_shell, shell_missing_fraction
+from CCRCCStagingLib.resampling import GridBox, RegionSampler
+from CCRCCStagingLib.settings import Settings
+
+PYRADIOMICS_SETTINGS = ExtractionSpec.from_params(Settings().pyradiomics_params()).settings
+
+
+def _tumour_on_box(image: sitk.Image, mask: sitk.Image) -> tuple[GridBox, sitk.Image]:
+    """The case's 1 mm box (shell + padding margin) and the tumour on it, as the pipeline builds them."""
+    sampler = RegionSampler(image, mask, PYRADIOMICS_SETTINGS, "pyradiomics", margin_voxels(3.0, (1.0, 1.0, 1.0), 5))
+    return sampler.box, sampler.box.put(sampler.tumour_on_box().astype(np.uint8))
 
 
 def _oblique_direction(angle_degrees: float) -> tuple[float, ...]:
@@ -89,8 +92,7 @@ def test_shell_on_anisotropic_grid_matches_brute_force_physical_distances() -> N
 
 def test_shell_of_resampled_oblique_case_matches_brute_force() -> None:
     image, mask = _blob_case(direction=_oblique_direction(30))
-    box = grid_around_mask(mask, (1.0, 1.0, 1.0), margin_voxels(3.0, (1.0, 1.0, 1.0), 5))
-    resampled_mask = resample_mask(mask, box)
+    _, resampled_mask = _tumour_on_box(image, mask)
     tumour = sitk.GetArrayFromImage(resampled_mask).astype(bool)
 
     shell = peritumoral_shell(tumour, (1.0, 1.0, 1.0), margin_mm=3.0)
@@ -115,35 +117,14 @@ def test_shell_width_follows_the_margin(margin_mm: float) -> None:
     assert not shell[20, 20, 25 + int(margin_mm)]
 
 
-def test_box_resampling_equals_whole_volume_resampling() -> None:
-    image, mask = _blob_case(size_xyz=(120, 110, 40), direction=_oblique_direction(15))
-    spacing = (1.0, 1.0, 1.0)
-    box = grid_around_mask(mask, spacing, margin_voxels(3.0, spacing, 5))
-    whole = full_grid(image, spacing)
-    assert any(b < w for b, w in zip(box.size, whole.size)), "the box should be a real crop"
-
-    cropped = sitk.GetArrayFromImage(resample_image(image, box))
-    full = sitk.GetArrayFromImage(
-        sitk.Resample(image, whole.empty_image(), sitk.Transform(), sitk.sitkBSpline, 0.0, sitk.sitkFloat32)
-    )
-
-    start = box.offset[::-1]
-    window = full[tuple(slice(o, o + n) for o, n in zip(start, cropped.shape))]
-    np.testing.assert_allclose(cropped, window, rtol=1e-6, atol=1e-4)
-
-
 def test_shell_missing_fraction_when_the_tumour_touches_the_edge() -> None:
     image, mask = _blob_case(size_xyz=(60, 60, 16), centre_mm=(21.0, 20.0, 2.0))
-    spacing = (1.0, 1.0, 1.0)
-    box = grid_around_mask(mask, spacing, margin_voxels(3.0, spacing, 5))
-    tumour = sitk.GetArrayFromImage(resample_mask(mask, box)).astype(bool)
+    box, tumour = _tumour_on_box(image, mask)
     assert box.clamped_low[2]
-    assert 0.05 < shell_missing_fraction(tumour, box, 3.0) < 0.6
+    assert 0.05 < shell_missing_fraction(sitk.GetArrayFromImage(tumour).astype(bool), box, 3.0) < 0.6
 
-    centred_image, centred_mask = _blob_case()
-    centred_box = grid_around_mask(centred_mask, spacing, margin_voxels(3.0, spacing, 5))
-    centred = sitk.GetArrayFromImage(resample_mask(centred_mask, centred_box)).astype(bool)
-    assert shell_missing_fraction(centred, centred_box, 3.0) == 0.0
+    centred_box, centred = _tumour_on_box(*_blob_case())
+    assert shell_missing_fraction(sitk.GetArrayFromImage(centred).astype(bool), centred_box, 3.0) == 0.0
 
 
 @settings(max_examples=25, deadline=None)

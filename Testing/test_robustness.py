@@ -89,7 +89,7 @@ def test_geometry_mismatch(case, tmp_path: Path) -> None:
                            mask.GetOrigin(), [s * 2 for s in mask.GetSpacing()], mask.GetDirection())
     completed = _analyze(case, tmp_path, mask=_write(coarse, tmp_path / "coarse.nrrd"))
     assert completed.returncode == 0, completed.stderr
-    assert "resampled onto the CT grid" in completed.stderr
+    assert "on another grid than the CT" in completed.stderr
 
 
 # 4. 2-D, 4-D and RGB images.

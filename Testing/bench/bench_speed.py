@@ -1,4 +1,4 @@
-"""Speed benchmark (issue 8): the project's extraction against the reference path, side by side in one run.
+"""Speed benchmark (issues 8, 14): the project's extraction against plain PyRadiomics, side by side in one run.
 
     .venv/bin/python Testing/bench/bench_speed.py            # 5 cm and 9 cm cases, 3 runs each, cohort throughput
     .venv/bin/python Testing/bench/bench_speed.py --quick    # smoke run: one small case, 1 run, a 2-case cohort
@@ -7,9 +7,10 @@ Phantoms with 5 cm and 9 cm tumours on a 512 × 512 × 160 grid at 0.78 × 0.78 
 subprocess of its own (its peak memory is that process tree's, sampled, and at least its own high-water RSS) that
 loads the data first and then times ``--runs`` repetitions; the table gives the median:
 
-- reference: the whole CT resampled to 1 mm, then PyRadiomics ``execute()`` on it once per region (whole, sub1…subK,
-  peri) with the project's parameters (``Testing/reference_path.py``); the regions themselves come from the project
-  (not timed here);
+- reference: PyRadiomics ``execute()`` as a researcher runs it, once per region with the project's parameters, on
+  the files: the CT file and the tumour mask file (``whole``), the CT file and ``regions.nrrd`` with each derived
+  region's label (sub1…subK, peri; ``Testing/pyradiomics_reference.py``); the regions file comes from the project
+  (written once, not timed);
 - analyze: ``analyze_case`` with the model's habitat model and its feature list (targeted extraction), plus the
   model's prediction when a model is used; from the loaded image and mask to the result;
 - full: ``analyze_case`` with every feature of every region (1 process, and ``--workers`` worker processes);
@@ -133,7 +134,7 @@ def measure(args: argparse.Namespace) -> None:
             mask = sitk.ReadImage(str(case / "mask.nrrd"))
             habitat_model = HabitatModel.from_dict(json.loads((case / "habitats.json").read_text()))
             if args.measure == "reference":
-                run_once = _reference_run(image, mask, settings, habitat_model)
+                run_once = _reference_run(case, image, mask, settings, habitat_model)
             else:
                 model = None
                 if args.measure == "analyze" and config.get("model_dir"):
@@ -157,14 +158,23 @@ def measure(args: argparse.Namespace) -> None:
     Path(args.report).write_text(json.dumps(report))
 
 
-def _reference_run(image: Any, mask: Any, settings: Any, habitat_model: Any) -> Any:
-    """The reference path on the project's regions (built once here, not timed)."""
-    from reference_path import reference_features
+def _reference_run(case: Path, image: Any, mask: Any, settings: Any, habitat_model: Any) -> Any:
+    """PyRadiomics ``execute()`` on the files, once per region; ``regions.nrrd`` is written here first (not timed)."""
+    import SimpleITK as sitk
+    from pyradiomics_reference import execute_regions
 
     from CCRCCStagingLib.pipeline import build_regions, resample_case
 
     regions, _ = build_regions(resample_case(image, mask, settings), settings, habitat_model)
-    return lambda: (reference_features(image, regions, settings), {})
+    sitk.WriteImage(regions.labelmap(), str(case / "regions.nrrd"))
+    labels = {name: regions.region_label(name) for name in regions.masks() if name != "whole"}
+    params = settings.pyradiomics_params()
+
+    def run() -> tuple[dict, dict]:
+        values = execute_regions(params, case / "image.nrrd", case / "mask.nrrd", case / "regions.nrrd", labels)
+        return {name: value for name, value in values.items() if value is not None}, {}
+
+    return run
 
 
 def _project_run(image: Any, mask: Any, settings: Any, habitat_model: Any, wanted: list | None, model: Any) -> Any:
@@ -352,7 +362,7 @@ def _bundled_model_dir() -> Path | None:
 
 
 DESCRIPTIONS = {
-    "reference": "reference: whole-CT 1 mm resampling + PyRadiomics `execute()` per region",
+    "reference": "reference: PyRadiomics `execute()` on the CT file, once per region",
     "analyze": "`analyze_case`, model's features (targeted)",
     "full": "`analyze_case`, all features of all regions, 1 process",
 }
