@@ -76,6 +76,11 @@ def model_card(summary: dict[str, Any], training_data: str, n: int, seed: int) -
         "",
         "Selected features: " + ", ".join(f"`{f}`" for f in summary["selection"]["mix"]["selected"]),
         "",
+        "Features: PyRadiomics' standard path with `Resources/Params/ccrcc_pyradiomics.yaml` (1 mm cubic B-spline "
+        "resampling, binCount 25, Original + Wavelet + LoG σ 1–3 mm), the CT resampled in its own pixel type as "
+        "PyRadiomics does (`interpolation: pyradiomics`; the phantoms are int16 HU, as scanners write them), "
+        "peritumoral shell 3 mm. `analyze` with this model uses exactly these settings.",
+        "",
         "## Training data",
         "",
         f"{training_data}. Rebuild: `ccrcc-staging build-demo-model --n {n} --seed {seed}` (or `make demo-model`).",

@@ -55,7 +55,7 @@ def test_demo_prints_the_prediction_for_the_sample(tmp_path: Path, capsys) -> No
     assert {"t_stage_group", "probability_high", "radscore", "risk_group"} <= set(result)
 
 
-#: Output of the same command on 70 phantoms (recorded once with this code; see the file).
+#: Output of the same command on 70 phantoms, recorded by Testing/bench/record_demo_reference.py.
 REDUCED_REFERENCE = Path(__file__).parent / "data" / "demo_model_reduced_reference.json"
 PROBABILITY_TOLERANCE = 1e-6
 

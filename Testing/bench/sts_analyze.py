@@ -26,11 +26,11 @@ STS = REPO.parent / "shared" / "data" / "ibsi" / "sts_validation" / "nifti"
 def run_case(folder: Path, out: Path) -> dict:
     """One ``analyze`` in a child process: exit code, seconds, peak MB, and what ``result.json`` says."""
     command = [
-        str(REPO / ".venv" / "bin" / "ccrcc-staging"), "analyze", str(folder / "CT_image.nii.gz"),
+        sys.executable, "-m", "CCRCCStagingLib.cli", "analyze", str(folder / "CT_image.nii.gz"),
         str(folder / "CT_mask.nii.gz"), "--out", str(out), "--overwrite",
     ]
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=REPO)
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - start
     stderr = process.stderr.read() if process.stderr else ""
