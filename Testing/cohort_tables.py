@@ -41,3 +41,20 @@ def features_table(n: int = 240, n_noise: int = 40, seed: int = 0, shuffle_label
     if shuffle_labels:
         table["group"] = rng.permutation(table["group"].to_numpy())
     return table
+
+
+def write_features_with_side_files(tmp_path, table):
+    """The table as ``extract`` writes it: the CSV plus the habitat model and settings beside it."""
+    import json
+
+    from CCRCCStagingLib.training.cohort import habitat_model_path, settings_path
+    from CCRCCStagingLib.case.habitats import HabitatInput, HabitatModel
+    from CCRCCStagingLib.core.settings import Settings
+
+    path = tmp_path / "features.csv"
+    table.to_csv(path, index=False)
+    rng = np.random.default_rng(0)
+    case = HabitatInput(rng.normal(100, 30, (10, 10, 10)).astype(np.float32), np.ones((10, 10, 10), bool))
+    habitat_model_path(path).write_text(json.dumps(HabitatModel(k=2).fit([case]).to_dict()))
+    settings_path(path).write_text(json.dumps(Settings().to_dict(), default=str))
+    return path

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import AnalysisError, ReportExistsError
 
-#: The analysis folder's files (CCRCCStagingLib.files.ANALYSIS_FILES; a test checks): the report's inputs, and the
+#: The analysis folder's files (CCRCCStagingLib.core.files.ANALYSIS_FILES; a test checks): the report's inputs, and the
 #: machine-readable part of the exported report.
 ANALYSIS_FILES = ("result.json", "features.csv", "regions.nrrd", "ct_box.nrrd")
 RESULT_FILE = "result.json"

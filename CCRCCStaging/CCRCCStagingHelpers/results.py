@@ -17,7 +17,7 @@ NO_MODEL_TEXT = "No prediction: this result was computed without a model."
 #: features only). The order is that of the panel's model combo box.
 MODEL_BUNDLED, MODEL_FOLDER, MODEL_NONE = "bundled", "folder", "none"
 MODEL_CHOICES = (MODEL_BUNDLED, MODEL_FOLDER, MODEL_NONE)
-#: The bundled model's folder name in Resources/Models (CCRCCStagingLib.case.BUNDLED_MODEL_DIR; a test checks).
+#: The bundled model's folder name in Resources/Models (CCRCCStagingLib.core.settings.BUNDLED_MODEL_DIR; a test checks).
 BUNDLED_MODEL_ID = "ccrcc-demo-synthetic-v1"
 MODEL_MANIFEST = "manifest.json"
 MODEL_DESCRIPTION = "model.json"

@@ -22,12 +22,12 @@ CASES = [((0.7, 0.7, 2.5), (220, 220, 50)), ((0.8, 0.8, 1.5), (200, 200, 70)), (
 
 
 def compare_case(spacing: tuple, size: tuple, seed: int) -> list[tuple[str, int, int, float, float, str]]:
-    from CCRCCStagingLib.features import ExtractionSpec, extract_regions
-    from CCRCCStagingLib.phantoms import make_phantom
-    from CCRCCStagingLib.pipeline import build_regions, resample_case
-    from CCRCCStagingLib.regions import margin_voxels
-    from CCRCCStagingLib.resampling import RegionSampler
-    from CCRCCStagingLib.settings import HabitatSettings, Settings
+    from CCRCCStagingLib.case.features import ExtractionSpec, extract_regions
+    from CCRCCStagingLib.synthetic.phantoms import make_phantom
+    from CCRCCStagingLib.case.pipeline import build_regions, resample_case
+    from CCRCCStagingLib.case.regions import margin_voxels
+    from CCRCCStagingLib.case.resampling import RegionSampler
+    from CCRCCStagingLib.core.settings import HabitatSettings, Settings
 
     phantom = make_phantom("high", seed=seed, spacing=spacing, size=size, tumour_diameter_mm=35.0)
     settings = Settings(habitats=HabitatSettings(k=2))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 def run_one(genes: int, samples: int, folder: Path) -> dict[str, float]:
     """Generate a planted cohort and run the CLI in a child process; return seconds and peak MB."""
-    from CCRCCStagingLib.expression_phantoms import planted_cohort
+    from CCRCCStagingLib.synthetic.expression import planted_cohort
 
     sizes = tuple(int(genes * share) for share in (0.12, 0.09, 0.07, 0.05, 0.04))
     paths = planted_cohort(n_genes=genes, n_samples=samples, module_sizes=sizes, seed=1).write(folder / "data")
@@ -42,9 +42,9 @@ def run_one(genes: int, samples: int, folder: Path) -> dict[str, float]:
 _CHILD = """
 import json, resource, sys, time
 from CCRCCStagingLib.cli import main
-import CCRCCStagingLib.cli as cli
+import CCRCCStagingLib.commands.radiogenomics as command
 marks = []
-cli._progress = lambda fraction, message: marks.append((time.perf_counter(), message))
+command.progress = lambda fraction, message: marks.append((time.perf_counter(), message))
 expression, radscore, gmt, out = sys.argv[1:]
 code = main(["radiogenomics", "--expression", expression, "--radscore", radscore, "--gene-sets", gmt,
              "--out", out, "--top-genes", "0"])

@@ -106,8 +106,8 @@ def measure(args: argparse.Namespace) -> None:
     """One measurement in this (sub)process: load the case, time ``--runs`` repetitions, write a JSON report."""
     import SimpleITK as sitk
 
-    from CCRCCStagingLib.habitats import HabitatModel
-    from CCRCCStagingLib.settings import Settings
+    from CCRCCStagingLib.case.habitats import HabitatModel
+    from CCRCCStagingLib.core.settings import Settings
 
     import radiomics
 
@@ -117,7 +117,7 @@ def measure(args: argparse.Namespace) -> None:
     report: dict[str, Any] = {"kind": args.measure, "times": []}
     with PeakMemory() as memory:
         if args.measure == "cohort":
-            from CCRCCStagingLib.cohort import extract_cohort
+            from CCRCCStagingLib.training.cohort import extract_cohort
 
             for run in range(args.runs):
                 out = Path(config["work"]) / f"cohort-{args.jobs[0]}-{run}" / "features.csv"
@@ -138,7 +138,7 @@ def measure(args: argparse.Namespace) -> None:
             else:
                 model = None
                 if args.measure == "analyze" and config.get("model_dir"):
-                    from CCRCCStagingLib.bundle import load_deployed_model
+                    from CCRCCStagingLib.model.bundle import load_deployed_model
 
                     model = load_deployed_model(Path(config["model_dir"]))
                 wanted = config["features"] if args.measure == "analyze" else None
@@ -163,7 +163,7 @@ def _reference_run(case: Path, image: Any, mask: Any, settings: Any, habitat_mod
     import SimpleITK as sitk
     from pyradiomics_reference import execute_regions
 
-    from CCRCCStagingLib.pipeline import build_regions, resample_case
+    from CCRCCStagingLib.case.pipeline import build_regions, resample_case
 
     regions, _ = build_regions(resample_case(image, mask, settings), settings, habitat_model)
     sitk.WriteImage(regions.labelmap(), str(case / "regions.nrrd"))
@@ -179,7 +179,7 @@ def _reference_run(case: Path, image: Any, mask: Any, settings: Any, habitat_mod
 
 def _project_run(image: Any, mask: Any, settings: Any, habitat_model: Any, wanted: list | None, model: Any) -> Any:
     """``analyze_case`` (and the model's prediction, when there is a model) from the loaded image and mask."""
-    from CCRCCStagingLib.pipeline import analyze_case
+    from CCRCCStagingLib.case.pipeline import analyze_case
 
     def run() -> tuple[dict, dict]:
         analysis = analyze_case(image, mask, settings, habitat_model, wanted)
@@ -214,9 +214,9 @@ def write_case(folder: Path, diameter_mm: float, stage: str, seed: int, grid: tu
     """The phantom's image and mask (uncompressed NRRD) and the habitat model every measurement applies."""
     import SimpleITK as sitk
 
-    from CCRCCStagingLib.habitats import HabitatModel
-    from CCRCCStagingLib.phantoms import make_phantom
-    from CCRCCStagingLib.pipeline import resample_case
+    from CCRCCStagingLib.case.habitats import HabitatModel
+    from CCRCCStagingLib.synthetic.phantoms import make_phantom
+    from CCRCCStagingLib.case.pipeline import resample_case
 
     folder.mkdir(parents=True, exist_ok=True)
     phantom = make_phantom(stage, seed, size=grid, spacing=SPACING, tumour_diameter_mm=diameter_mm)
@@ -275,7 +275,7 @@ def main() -> int:
 
 
 def drive(args: argparse.Namespace) -> int:
-    from CCRCCStagingLib.settings import HabitatSettings, Settings
+    from CCRCCStagingLib.core.settings import HabitatSettings, Settings
 
     grid = GRID
     if args.quick:
@@ -283,8 +283,8 @@ def drive(args: argparse.Namespace) -> int:
     model_dir = None if args.no_model else (args.model or _bundled_model_dir())
     model = None
     if model_dir is not None:
-        from CCRCCStagingLib.bundle import load_deployed_model
-        from CCRCCStagingLib.case import settings_for_model
+        from CCRCCStagingLib.model.bundle import load_deployed_model
+        from CCRCCStagingLib.model.predict import settings_for_model
 
         model = load_deployed_model(model_dir)
         settings = settings_for_model(model, None)
@@ -331,7 +331,7 @@ def drive(args: argparse.Namespace) -> int:
             })
 
     if args.cohort > 0:
-        from CCRCCStagingLib.phantoms import write_cohort
+        from CCRCCStagingLib.synthetic.phantoms import write_cohort
 
         print(f"[cohort] writing {args.cohort} cases …", file=sys.stderr, flush=True)
         manifest = write_cohort(args.cohort, work / "cohort", seed=7, overwrite=True)
@@ -356,7 +356,7 @@ def drive(args: argparse.Namespace) -> int:
 
 
 def _bundled_model_dir() -> Path | None:
-    from CCRCCStagingLib.case import BUNDLED_MODEL_DIR
+    from CCRCCStagingLib.core.settings import BUNDLED_MODEL_DIR
 
     return BUNDLED_MODEL_DIR if (BUNDLED_MODEL_DIR / "model.json").is_file() else None
 

@@ -23,7 +23,7 @@ and a status:
   after …" means the undone value is within the IBSI tolerance; a documented deviation that cannot be undone would read
   "not checkable" (none does in the committed table).
 - ``not computed``: PyRadiomics has no such feature, aggregation or processing step (reason and link given).
-- ``FAIL``: none of the above. The committed table has none; ``Testing/test_ibsi_conformance.py`` keeps it so.
+- ``FAIL``: none of the above. The committed table has none; ``Testing/case/test_ibsi_conformance.py`` keeps it so.
 
 Data and references (``../shared/data/ibsi``, see its README): IBSI 1 reference values
 (``reference/ibsi_1_reference_values_*.csv``); configurations in the IBSI reference manual chapter 5,
@@ -467,10 +467,10 @@ def pyradiomics_extractor(
 
 
 def project_extractor() -> Extractor | None:
-    """``CCRCCStagingLib.features.extract_as_pyradiomics``, or None while it does not exist (imported lazily: it is
+    """``CCRCCStagingLib.case.features.extract_as_pyradiomics``, or None while it does not exist (imported lazily: it is
     being written)."""
     try:
-        from CCRCCStagingLib.features import extract_as_pyradiomics
+        from CCRCCStagingLib.case.features import extract_as_pyradiomics
     except ImportError:
         return None
     return extract_as_pyradiomics
@@ -482,7 +482,7 @@ def get_extractor(name: str) -> Extractor:
         return pyradiomics_extractor
     extractor = project_extractor()
     if extractor is None:
-        raise SystemExit("CCRCCStagingLib.features.extract_as_pyradiomics does not exist (yet); "
+        raise SystemExit("CCRCCStagingLib.case.features.extract_as_pyradiomics does not exist (yet); "
                          "run with --extractor pyradiomics")
     return extractor
 
@@ -1216,7 +1216,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default Testing/ibsi)")
     parser.add_argument("--extractor", choices=("project", "pyradiomics"), default="project",
-                        help="project: CCRCCStagingLib.features.extract_as_pyradiomics (default); "
+                        help="project: CCRCCStagingLib.case.features.extract_as_pyradiomics (default); "
                              "pyradiomics: RadiomicsFeatureExtractor(params).execute")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the IBSI data folder (../shared/data/ibsi)")
     args = parser.parse_args(argv)

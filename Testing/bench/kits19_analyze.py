@@ -34,9 +34,10 @@ def main() -> int:
     if not KITS.exists():
         print(f"KiTS19 data not found at {KITS}", file=sys.stderr)
         return 1
-    from CCRCCStagingLib.case import BUNDLED_MODEL_DIR, analyze
-    from CCRCCStagingLib.errors import CCRCCStagingError
-    from CCRCCStagingLib.phantoms import synthesize_ct_from_labels
+    from CCRCCStagingLib.commands.analyze import analyze
+    from CCRCCStagingLib.core.settings import BUNDLED_MODEL_DIR
+    from CCRCCStagingLib.core.errors import CCRCCStagingError
+    from CCRCCStagingLib.synthetic.phantoms import synthesize_ct_from_labels
 
     processed, refused, crashed, withheld = [], [], [], []
     missing, habitat_fraction, seconds = [], [], []

@@ -37,7 +37,7 @@ def crop_around_tumour(labels: sitk.Image, margin_mm: float) -> tuple[int, ...]:
 
 
 def write_cases(out: Path, limit: int | None, seed: int) -> Path:
-    from CCRCCStagingLib.phantoms import synthesize_ct_from_labels
+    from CCRCCStagingLib.synthetic.phantoms import synthesize_ct_from_labels
 
     clinical = {c["case_id"]: c for c in json.loads((KITS / "kits.json").read_text())}
     paths = sorted((KITS / "segmentations").glob("case_*.nii.gz"))[:limit]
@@ -98,9 +98,9 @@ def main() -> int:
     if not KITS.exists():
         print(f"KiTS19 data not found at {KITS}", file=sys.stderr)
         return 1
-    from CCRCCStagingLib.cohort import extract_cohort, read_features
-    from CCRCCStagingLib.settings import HabitatSettings, Settings
-    from CCRCCStagingLib.training import TrainingSettings, train
+    from CCRCCStagingLib.training.cohort import extract_cohort, read_features
+    from CCRCCStagingLib.core.settings import HabitatSettings, Settings
+    from CCRCCStagingLib.training.train import TrainingSettings, train
 
     start = time.perf_counter()
     manifest = write_cases(args.out, args.limit, args.seed)

@@ -32,8 +32,8 @@ def _digest(data: bytes) -> str:
 def _case_inputs(folder: Path) -> dict[str, tuple[Path, Path]]:
     import SimpleITK as sitk
 
-    from CCRCCStagingLib.phantoms import make_phantom
-    from CCRCCStagingLib.sample import sample_paths
+    from CCRCCStagingLib.synthetic.phantoms import make_phantom
+    from CCRCCStagingLib.synthetic.sample import sample_paths
 
     inputs = {"sample": sample_paths()}
     for name, stage, seed, diameter in PHANTOMS:

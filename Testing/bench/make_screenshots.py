@@ -19,6 +19,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "Testing"))
+sys.path.insert(0, str(REPO / "Testing" / "reports"))
 
 from CCRCCStagingLib import report  # noqa: E402
 from CCRCCStagingLib.cli import main as cli  # noqa: E402
@@ -88,7 +89,7 @@ def main() -> int:
 
 
 def radiogenomics_screenshot(work: Path, out_dir: Path) -> None:
-    from CCRCCStagingLib.expression_phantoms import planted_cohort
+    from CCRCCStagingLib.synthetic.expression import planted_cohort
 
     paths = planted_cohort(seed=0).write(work / "expression")
     if cli(["radiogenomics", "--expression", str(paths["expression.tsv"]), "--radscore", str(paths["radscores.csv"]),

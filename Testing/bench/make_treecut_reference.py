@@ -1,4 +1,4 @@
-"""Reference labels for ``CCRCCStagingLib.treecut.cutree_hybrid`` from R's ``dynamicTreeCut::cutreeHybrid``.
+"""Reference labels for ``CCRCCStagingLib.radiogenomics.treecut.cutree_hybrid`` from R's ``dynamicTreeCut::cutreeHybrid``.
 
     .venv/bin/python Testing/bench/make_treecut_reference.py            # rewrite Testing/data/treecut_reference/
     .venv/bin/python Testing/bench/make_treecut_reference.py --bench    # time 5000 genes, Python vs R (writes nothing)
@@ -130,7 +130,7 @@ def decode(text: str) -> np.ndarray:
 
 def write_tree(folder: Path, name: str, tree: np.ndarray, dist: np.ndarray) -> None:
     """The tree as R's hclust merge/height (column-major int32 / float64) and the dissimilarities (float64)."""
-    from CCRCCStagingLib.treecut import linkage_to_r_merge
+    from CCRCCStagingLib.radiogenomics.treecut import linkage_to_r_merge
 
     linkage_to_r_merge(tree).astype(np.int32).T.tofile(folder / f"{name}_merge.i32")
     tree[:, 2].astype(np.float64).tofile(folder / f"{name}_height.f64")
@@ -164,7 +164,7 @@ def r_versions() -> str:
 
 def make_references() -> None:
     """Write one JSON file per data set: its generator parameters and, per configuration, R's labels."""
-    from CCRCCStagingLib.treecut import cutree_hybrid
+    from CCRCCStagingLib.radiogenomics.treecut import cutree_hybrid
 
     REFERENCE_DIR.mkdir(parents=True, exist_ok=True)
     versions = r_versions()
@@ -187,7 +187,7 @@ def make_references() -> None:
 
 def bench(n_genes: int = 5000, n_samples: int = 500) -> None:
     """Time cutree_hybrid and R's cutreeHybrid on the same 5000-gene tree with WGCNA's usual settings."""
-    from CCRCCStagingLib.treecut import cutree_hybrid
+    from CCRCCStagingLib.radiogenomics.treecut import cutree_hybrid
 
     sizes = [int(s * n_genes / 2000) for s in (400, 320, 250, 200, 150)]
     dist = planted_modules(7, n_samples, sizes, n_genes - sum(sizes), [0.5, 0.9])

@@ -1,4 +1,4 @@
-"""Reference values for ``CCRCCStagingLib.wgcna`` from R's WGCNA package.
+"""Reference values for ``CCRCCStagingLib.radiogenomics.wgcna`` from R's WGCNA package.
 
     .venv/bin/python Testing/bench/make_wgcna_reference.py     # rewrite Testing/data/wgcna_reference/
 
@@ -64,7 +64,7 @@ def global_factor(n_genes: int, n_samples: int, seed: int) -> np.ndarray:
 
 def make_case(name: str) -> tuple[np.ndarray, np.ndarray | None]:
     """(samples × genes expression, planted module labels or None) of a data set in :data:`CASES`."""
-    from CCRCCStagingLib.expression_phantoms import planted_cohort
+    from CCRCCStagingLib.synthetic.expression import planted_cohort
 
     spec = dict(CASES[name])
     if spec.pop("kind") == "global_factor":
@@ -93,7 +93,7 @@ def block_genes(n_genes: int) -> np.ndarray:
 def connectivity_vectors() -> dict[str, np.ndarray]:
     """A heavy-tailed (power-law) one, a left-skewed one (positive slope), integers 0–10 that fall exactly on the
     10 bins' breaks (tests right-closed bins), and the planted cohort's unsigned connectivity at power 6."""
-    from CCRCCStagingLib import wgcna
+    from CCRCCStagingLib.radiogenomics import wgcna
 
     x, _ = make_case(FULL_CASE)
     cohort_k = wgcna.adjacency(wgcna.correlation(x), 6).sum(axis=0) - 1.0
@@ -124,7 +124,7 @@ def decode(text: str) -> np.ndarray:
 
 def python_values(name: str) -> dict:
     """What the Python module gives on a case, laid out as the stored R values (see :func:`read_r`)."""
-    from CCRCCStagingLib import wgcna
+    from CCRCCStagingLib.radiogenomics import wgcna
 
     x, truth = make_case(name)
     out: dict = {"sft": {}}

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from CCRCCStagingLib.expression_phantoms import planted_cohort
-from CCRCCStagingLib.radiogenomics import run_radiogenomics
+from CCRCCStagingLib.synthetic.expression import planted_cohort
+from CCRCCStagingLib.radiogenomics.analysis import run_radiogenomics
 
 
 def first_module_is_planted(r: float, samples: int, seed: int) -> bool:
@@ -24,7 +24,7 @@ def first_module_is_planted(r: float, samples: int, seed: int) -> bool:
     with tempfile.TemporaryDirectory() as folder:
         paths = cohort.write(Path(folder) / "data")
         summary = run_radiogenomics(paths["expression.tsv"], paths["radscores.csv"], [str(paths["gene_sets.gmt"])],
-                                    Path(folder) / "out")
+                                    Path(folder) / "out").summary
         first = next(m for m in summary["modules"] if m["label"] != 0)
         genes = pd.read_csv(Path(folder) / "out" / "genes.csv")
     members = genes.loc[genes["module"] == first["module"], "gene"]

@@ -1,5 +1,5 @@
 """Record what the committed demo-model command gives on a reduced cohort, for the CI check
-``Testing/test_demo_model.py::test_reduced_rebuild_by_the_committed_command_is_reproducible``.
+``Testing/commands/test_demo_model.py::test_reduced_rebuild_by_the_committed_command_is_reproducible``.
 
     .venv/bin/python Testing/bench/record_demo_reference.py     # about 5–10 min on 2 cores
 
@@ -23,8 +23,8 @@ REFERENCE = REPO / "Testing" / "data" / "demo_model_reduced_reference.json"
 
 
 def main() -> int:
-    from CCRCCStagingLib.bundle import load_deployed_model
-    from CCRCCStagingLib.demo_model import build_demo_model
+    from CCRCCStagingLib.model.bundle import load_deployed_model
+    from CCRCCStagingLib.commands.demo_model import build_demo_model
 
     with tempfile.TemporaryDirectory() as temporary:
         work = Path(temporary)

@@ -1,0 +1,1 @@
+"""One case: loading and checking inputs, resampling, regions, habitats, features, the case pipeline."""

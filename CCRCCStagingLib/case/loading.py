@@ -1,0 +1,276 @@
+"""Reading a case: the CT (NRRD, NIfTI, any SimpleITK format, or a DICOM series folder) and the tumour mask
+(a labelmap, or a Slicer ``.seg.nrrd`` with the segment picked by name or label value), checked and aligned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from .checks import component_warning, require_finite, slice_thickness_warning
+from ..core.errors import GeometryError, ImageFormatError, InputFileError, MaskError
+from .resampling import check_roi_inside
+
+#: DICOM tags kept from a series (for the report and DICOM SEG export).
+DICOM_TAGS = {
+    "0010|0020": "PatientID",
+    "0010|0010": "PatientName",
+    "0008|0020": "StudyDate",
+    "0020|000d": "StudyInstanceUID",
+    "0020|000e": "SeriesInstanceUID",
+    "0008|0060": "Modality",
+    "0008|103e": "SeriesDescription",
+}
+
+#: Image and mask grids are "the same" when they differ by less than this (relative to the voxel size).
+GEOMETRY_TOLERANCE = 1e-4
+
+
+@dataclass
+class LoadedImage:
+    """A 3-D scalar image and where it came from."""
+
+    image: sitk.Image
+    path: Path
+    kind: str  # "file" or "dicom"
+    dicom_files: list[str] = field(default_factory=list)
+    dicom_tags: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LoadedCase:
+    """A CT and its binary tumour mask on the CT's own grid."""
+
+    image: LoadedImage
+    mask: sitk.Image  # uint8, 0/1, on the mask file's own grid (PyRadiomics builds its grid from it)
+    mask_path: Path
+    mask_description: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_case(image_path: Path, mask_path: Path, label: int | None = None, segment: str | None = None) -> LoadedCase:
+    """Read, check and align a CT and its tumour mask; the mask is resampled onto the CT grid if only the grid differs."""
+    loaded = read_image(Path(image_path))
+    require_finite(loaded.image, f"The image {image_path}")
+    mask, description = read_mask(Path(mask_path), label=label, segment=segment)
+    aligned, warnings = align_mask_to_image(loaded.image, mask)
+    warnings += slice_thickness_warning(loaded.image) + component_warning(aligned)
+    return LoadedCase(loaded, aligned, Path(mask_path), description, loaded.warnings + warnings)
+
+
+def read_image(path: Path) -> LoadedImage:
+    """Read a CT from a file or a DICOM series folder and check that it is a 3-D scalar volume."""
+    if path.is_dir():
+        loaded = _read_dicom_series(path)
+    else:
+        loaded = LoadedImage(_read_file(path, "image"), path, "file")
+    require_scalar_volume(loaded.image, f"The image {path}")
+    return loaded
+
+
+def require_scalar_volume(image: sitk.Image, what: str) -> None:
+    """Refuse 2-D, 4-D and multi-component (e.g. RGB) images with a sentence that says which it is."""
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise ImageFormatError(
+            f"{what} has {image.GetNumberOfComponentsPerPixel()} components per voxel (colour or vector image); "
+            "a grey-scale CT volume is needed."
+        )
+    if image.GetDimension() != 3:
+        raise ImageFormatError(f"{what} is {image.GetDimension()}-D; a 3-D CT volume is needed.")
+
+
+def _read_file(path: Path, what: str) -> sitk.Image:
+    if not path.exists():
+        raise InputFileError(f"The {what} file {path} does not exist.")
+    try:
+        return sitk.ReadImage(str(path))
+    except RuntimeError as error:
+        reason = str(error).strip().splitlines()[-1] if str(error).strip() else "unknown reason"
+        raise InputFileError(
+            f"The {what} file {path} cannot be read as an image ({reason}); is it truncated or of another format?"
+        ) from error
+
+
+def _read_dicom_series(folder: Path) -> LoadedImage:
+    series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
+    if not series_ids:
+        raise InputFileError(f"The folder {folder} holds no DICOM series; give a DICOM series folder or an image file.")
+    files_by_series = {sid: sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), sid) for sid in series_ids}
+    chosen = max(series_ids, key=lambda sid: len(files_by_series[sid]))
+    warnings = []
+    if len(series_ids) > 1:
+        warnings.append(
+            f"The folder {folder} holds {len(series_ids)} DICOM series; the largest ({len(files_by_series[chosen])} "
+            "files) was used. Give a folder with one series to choose another."
+        )
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(files_by_series[chosen])
+    reader.MetaDataDictionaryArrayUpdateOn()
+    try:
+        image = reader.Execute()
+    except RuntimeError as error:
+        raise InputFileError(f"The DICOM series in {folder} cannot be read: {error}".strip()) from error
+    tags = {name: reader.GetMetaData(0, tag).strip() for tag, name in DICOM_TAGS.items() if reader.HasMetaDataKey(0, tag)}
+    return LoadedImage(image, folder, "dicom", list(files_by_series[chosen]), tags, warnings)
+
+
+def read_mask(path: Path, label: int | None = None, segment: str | None = None) -> tuple[sitk.Image, str]:
+    """Read a tumour mask as a 0/1 uint8 image and say which label or segment was taken."""
+    image = _read_file(path, "mask")
+    segments = _slicer_segments(image)
+    if segments:
+        return _select_segment(image, segments, path, label, segment)
+    if segment is not None:
+        raise MaskError(f"The mask {path} is a labelmap without named segments; choose the tumour with --label.")
+    require_scalar_volume(image, f"The mask {path}")
+    return _select_label(image, path, label)
+
+
+def _select_label(image: sitk.Image, path: Path, label: int | None) -> tuple[sitk.Image, str]:
+    array = sitk.GetArrayViewFromImage(image)
+    present = [int(v) for v in np.unique(array) if v != 0]
+    if not present:
+        raise MaskError(f"The mask {path} is empty: it labels no voxel. Draw the tumour, then run again.")
+    if label is None:
+        if len(present) > 1:
+            raise MaskError(f"The mask {path} holds labels {present}; choose the tumour with --label (e.g. --label {present[-1]}).")
+        label = present[0]
+    elif label not in present:
+        raise MaskError(f"Label {label} is not in the mask {path}; it holds labels {present}.")
+    return _binary_like(image, array == label), f"label {label}"
+
+
+def _slicer_segments(image: sitk.Image) -> list[dict[str, str | int]]:
+    """The segments described in a Slicer ``.seg.nrrd`` header (empty for a plain labelmap)."""
+    segments = []
+    index = 0
+    while image.HasMetaDataKey(f"Segment{index}_ID"):
+        def meta(key: str, default: str = "") -> str:
+            name = f"Segment{index}_{key}"
+            return image.GetMetaData(name) if image.HasMetaDataKey(name) else default
+
+        segments.append(
+            {
+                "id": meta("ID"),
+                "name": meta("Name", meta("ID")),
+                "label": int(meta("LabelValue", "1")),
+                "layer": int(meta("Layer", "0")),
+            }
+        )
+        index += 1
+    return segments
+
+
+def _select_segment(
+    image: sitk.Image, segments: list[dict], path: Path, label: int | None, segment: str | None
+) -> tuple[sitk.Image, str]:
+    names = [s["name"] for s in segments]
+    if segment is not None:
+        matches = [s for s in segments if str(s["name"]).lower() == segment.lower() or s["id"] == segment]
+        if not matches:
+            raise MaskError(f"Segment '{segment}' is not in {path}; its segments are {names}.")
+    elif label is not None:
+        matches = [s for s in segments if s["label"] == label]
+        if len(matches) != 1:
+            raise MaskError(f"Label value {label} does not name one segment of {path}; choose by name: {names}.")
+    elif len(segments) == 1:
+        matches = segments
+    else:
+        raise MaskError(f"{path} holds several segments {names}; choose the tumour with --segment NAME.")
+    chosen = matches[0]
+    layer = _layer(image, int(chosen["layer"]), path)
+    binary = sitk.GetArrayViewFromImage(layer) == chosen["label"]
+    if not binary.any():
+        raise MaskError(f"Segment '{chosen['name']}' of {path} is empty: draw the tumour, then run again.")
+    return _binary_like(layer, binary), f"segment '{chosen['name']}'"
+
+
+def _layer(image: sitk.Image, layer: int, path: Path) -> sitk.Image:
+    if image.GetNumberOfComponentsPerPixel() == 1:
+        return image
+    if layer >= image.GetNumberOfComponentsPerPixel():
+        raise MaskError(f"{path} names layer {layer}, which the file does not hold; re-save it from Slicer.")
+    return sitk.VectorIndexSelectionCast(image, layer)
+
+
+def _binary_like(reference: sitk.Image, binary: np.ndarray) -> sitk.Image:
+    mask = sitk.GetImageFromArray(binary.astype(np.uint8))
+    mask.CopyInformation(reference)
+    return mask
+
+
+def same_grid(a: sitk.Image, b: sitk.Image, tolerance: float = GEOMETRY_TOLERANCE) -> bool:
+    """True when two images share size, spacing, origin and direction within the tolerance."""
+    spacing = np.array(a.GetSpacing())
+    return (
+        a.GetSize() == b.GetSize()
+        and np.allclose(a.GetSpacing(), b.GetSpacing(), rtol=tolerance, atol=0)
+        and np.all(np.abs(np.subtract(a.GetOrigin(), b.GetOrigin())) <= tolerance * spacing.min() * 10)
+        and np.allclose(a.GetDirection(), b.GetDirection(), atol=tolerance)
+    )
+
+
+def align_mask_to_image(image: sitk.Image, mask: sitk.Image) -> tuple[sitk.Image, list[str]]:
+    """Check that the mask's tumour lies in the image's physical space and keep the mask on its own grid, as
+    PyRadiomics does (it builds the resampling grid from the mask); warn when that grid is not the CT's lattice."""
+    if mask.GetDimension() != image.GetDimension():
+        raise GeometryError(f"The mask is {mask.GetDimension()}-D and the image {image.GetDimension()}-D.")
+    try:
+        check_roi_inside(image, mask)
+    except GeometryError:
+        raise GeometryError(
+            "The mask's tumour lies outside the image, or partly outside: they do not share physical space. "
+            "Check that the mask was drawn on this CT series."
+        ) from None
+    if same_grid(image, mask) or _same_lattice(image, mask):
+        return mask, []
+    return mask, [
+        "The mask is on another grid than the CT (spacing "
+        f"{' × '.join(f'{s:.3g}' for s in mask.GetSpacing())} mm); it is used on its own grid, as PyRadiomics does: "
+        "the 1 mm grid is anchored at the mask's corner."
+    ]
+
+
+def _same_lattice(image: sitk.Image, mask: sitk.Image, tolerance: float = GEOMETRY_TOLERANCE) -> bool:
+    """Same voxel lattice, another extent (a segmentation cropped to its extent, as Slicer saves them)."""
+    if not (
+        np.allclose(image.GetSpacing(), mask.GetSpacing(), rtol=tolerance, atol=0)
+        and np.allclose(image.GetDirection(), mask.GetDirection(), atol=tolerance)
+    ):
+        return False
+    index = np.array(image.TransformPhysicalPointToContinuousIndex(mask.GetOrigin()))
+    return bool(np.all(np.abs(index - np.round(index)) <= tolerance * 10))
+
+
+def write_segmentation(mask: sitk.Image, path: Path, name: str, color: tuple[float, float, float]) -> None:
+    """Write a 0/1 mask as a one-segment Slicer ``.seg.nrrd`` (binary labelmap source representation)."""
+    image = sitk.Cast(mask, sitk.sitkUInt8)
+    extent = _extent(sitk.GetArrayViewFromImage(image))
+    fields = {
+        "Segmentation_MasterRepresentation": "Binary labelmap",
+        "Segmentation_ContainedRepresentationNames": "Binary labelmap|",
+        "Segmentation_ReferenceImageExtentOffset": "0 0 0",
+        "Segment0_ID": name.replace(" ", "_"),
+        "Segment0_Name": name,
+        "Segment0_NameAutoGenerated": "0",
+        "Segment0_Color": " ".join(f"{c:.6g}" for c in color),
+        "Segment0_ColorAutoGenerated": "0",
+        "Segment0_LabelValue": "1",
+        "Segment0_Layer": "0",
+        "Segment0_Extent": extent,
+        "Segment0_Tags": "|",
+    }
+    for key, value in fields.items():
+        image.SetMetaData(key, value)
+    sitk.WriteImage(image, str(path), useCompression=True)
+
+
+def _extent(array: np.ndarray) -> str:
+    """Slicer's segment extent: first and last index of the foreground along x, y, z."""
+    coords = np.nonzero(array)
+    bounds = [(int(c.min()), int(c.max())) for c in reversed(coords)]
+    return " ".join(f"{low} {high}" for low, high in bounds)

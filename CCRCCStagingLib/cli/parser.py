@@ -1,0 +1,189 @@
+"""The ``ccrcc-staging`` argument parser. Building it imports nothing heavy (``--help`` stays instant): each
+sub-command names its handler as ``"<commands module>:<function>"``, imported only when that command runs."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..core.files import DEMO_OUT
+
+
+def auto_or(number: type, auto: object, what: str, example: str):
+    """An argparse type: 'auto' (given back as ``auto``) or a number of type ``number``."""
+
+    def parse(value: str):
+        if value == "auto":
+            return auto
+        try:
+            return number(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{value}' is not a {what}: use 'auto' or a number such as {example}.")
+
+    return parse
+
+
+def _add_radiogenomics(subparsers: argparse._SubParsersAction) -> None:
+    # Defaults written out here (not imported) so that building the parser stays light; a test checks they
+    # equal RadiogenomicsSettings' defaults.
+    parser = subparsers.add_parser(
+        "radiogenomics", help="WGCNA gene modules against the Radscore, with GO/KEGG enrichment (offline)"
+    )
+    parser.add_argument("--expression", required=True,
+                        help="genes × samples table: first column gene ids, one column per sample (.csv or tab-separated)")
+    parser.add_argument("--radscore", required=True, help="CSV with case_id and radscore (radscores.csv of train/evaluate)")
+    parser.add_argument("--gene-sets", required=True, nargs="+", metavar="[LABEL=]SETS.gmt",
+                        help="gene-set files in GMT format (e.g. GO_BP=c5.go.bp.gmt KEGG=c2.cp.kegg.gmt)")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--sample-map", help="CSV case_id,sample_id when ids are not matched automatically")
+    parser.add_argument("--power", type=auto_or(float, None, "power", "5"), default=None, metavar="auto|N",
+                        help="soft-threshold power (default auto: scale-free fit R² ≥ 0.85; the paper used 5)")
+    parser.add_argument("--network", choices=["unsigned", "signed"], default="unsigned", help="network type")
+    parser.add_argument("--min-module-size", type=int, default=100, help="minimum module size (default 100)")
+    parser.add_argument("--deep-split", type=int, default=2, choices=range(5), help="tree cut sensitivity 0–4 (2)")
+    parser.add_argument("--merge-cut-height", type=float, default=0.25,
+                        help="merge modules with eigengene r > 1 − this (default 0.25; 0 = no merging)")
+    parser.add_argument("--top-genes", type=int, default=5000,
+                        help="keep the N most variable genes (default 5000; 0 = all; memory grows with N²)")
+    parser.add_argument("--variability", choices=["mad", "variance"], default="mad", help="gene ranking (mad)")
+    parser.add_argument("--log2", choices=["auto", "yes", "no"], default="auto",
+                        help="apply log2(x + 1) (auto: when values look unlogged)")
+    parser.add_argument("--enrich-modules", type=int, default=2, help="modules annotated, best-correlated first (2)")
+    parser.add_argument("--top-terms", type=int, default=3, help="terms per module and collection in the report (3)")
+    parser.add_argument("--min-set-size", type=int, default=10, help="smallest gene set tested (10)")
+    parser.add_argument("--max-set-size", type=int, default=500, help="largest gene set tested (500)")
+    parser.add_argument("--background", choices=["annotated", "analysed"], default="annotated",
+                        help="enrichment universe: analysed genes in the collection (default) or all analysed genes")
+    parser.add_argument("--bh-scope", choices=["tested", "hit"], default="tested",
+                        help="terms in the BH adjustment: all tested (default) or only those with a module gene")
+    parser.add_argument("--max-memory-gb", type=float, default=8.0, help="refuse larger networks (default 8)")
+    parser.add_argument("--overwrite", action="store_true", help="replace results already in --out")
+    parser.set_defaults(handler="radiogenomics:run_command")
+
+
+def _add_region_options(parser: argparse.ArgumentParser) -> None:
+    """Options that change the regions and features (shared by analyze and extract)."""
+    parser.add_argument("--habitats", type=auto_or(int, "auto", "habitat count", "2"), metavar="K|auto",
+                        help="number of GMM habitats, or 'auto' to choose 2–4 by BIC (default: auto)")
+    parser.add_argument("--margin-mm", type=float, help="peritumoral shell width in mm (default 3)")
+    parser.add_argument("--params", help="PyRadiomics parameter file (default: Resources/Params/ccrcc_pyradiomics.yaml)")
+    parser.add_argument("--seed", type=int, help="seed of the habitat GMM (default 0)")
+    parser.add_argument("--interpolation", choices=("pyradiomics", "float"),
+                        help="resampled CT in its own pixel type as PyRadiomics does (default), or in float32")
+
+
+def _add_extract(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("extract", help="features of every region of every case of a cohort manifest")
+    parser.add_argument("manifest", help="cohort manifest CSV (case_id, image, mask, t_stage, split, …)")
+    parser.add_argument("--out", required=True, help="features table to write (CSV)")
+    parser.add_argument("--jobs", type=int, default=1, help="parallel processes (default 1)")
+    parser.add_argument("--cache", help="cache folder: a re-run only computes what changed")
+    parser.add_argument("--scheduler", help="address of a Dask scheduler to run the cases on")
+    _add_region_options(parser)
+    parser.set_defaults(handler="cohort:run_extract")
+
+
+def _add_train(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("train", help="train the paper's models on a features table from 'extract'")
+    parser.add_argument("features", help="features table (CSV) written by 'ccrcc-staging extract'")
+    parser.add_argument("--out", required=True, help="model folder to write")
+    parser.add_argument("--classifiers", help="comma-separated subset of lr,svm,rf,lightgbm,nb,mlp (default: all six)")
+    parser.add_argument("--mix-subregion", default="auto", help="subregion combined with peri (default: auto)")
+    parser.add_argument("--deploy", default="svm", choices=["svm", "lr"], help="model used by analyze (default svm)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of folds and models (default 0)")
+    parser.set_defaults(handler="cohort:run_train")
+
+
+def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("evaluate", help="score another cohort with a trained model folder")
+    parser.add_argument("model", help="model folder written by 'ccrcc-staging train'")
+    parser.add_argument("features", help="features table of the cohort (from 'extract' with the model's settings)")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.set_defaults(handler="cohort:run_evaluate")
+
+
+def _add_analyze(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("analyze", help="regions, habitats and features of one CT and tumour mask")
+    parser.add_argument("image", help="CT: NRRD, NIfTI (any SimpleITK format) or a DICOM series folder")
+    parser.add_argument("mask", help="tumour mask: labelmap or Slicer .seg.nrrd")
+    parser.add_argument("--out", required=True, help="output folder")
+    choose = parser.add_mutually_exclusive_group()
+    choose.add_argument("--label", type=int, help="label value of the tumour in the mask")
+    choose.add_argument("--segment", help="segment name (Slicer .seg.nrrd)")
+    _add_region_options(parser)
+    models = parser.add_mutually_exclusive_group()
+    models.add_argument("--model", help="model folder from 'ccrcc-staging train' (default: the bundled model)")
+    models.add_argument("--no-model", action="store_true", help="regions and features only, no prediction")
+    parser.add_argument("--features", choices=["model", "all"], default="model",
+                        help="'model' (default): only what the model needs; 'all': every feature of every region "
+                        "(always the case without a model)")
+    parser.add_argument("--workers", type=int, choices=range(1, 65), metavar="N",
+                        help="processes for the feature extraction (default $CCRCC_FEATURE_WORKERS or 1; 2 is faster "
+                        "for one case on an idle 2-core machine; values do not change)")
+    parser.add_argument("--overwrite", action="store_true", help="replace results already in --out")
+    _add_report_options(parser, "--report", "html")
+    parser.set_defaults(handler="analyze:run_analyze")
+
+
+def _add_report_options(parser: argparse.ArgumentParser, flag: str, default: str) -> None:
+    parser.add_argument(flag, default=default, metavar="html,pdf|none",
+                        help=f"per-case report formats: html, pdf, html,pdf or none (default {default})")
+    parser.add_argument("--no-identifiers", action="store_true",
+                        help="leave the case identifier, DICOM patient data and file paths out of the report")
+    parser.add_argument("--dicom-seg", action="store_true",
+                        help="also write the regions as a DICOM SEG (regions.seg.dcm) when the CT is a DICOM series")
+
+
+def _add_report(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("report", help="re-render the report of a finished analysis folder")
+    parser.add_argument("result_dir", help="folder written by 'ccrcc-staging analyze'")
+    _add_report_options(parser, "--format", "html,pdf")
+    parser.set_defaults(handler="analyze:run_report")
+
+
+def _add_demo(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("demo", help="analyse the bundled sample case and print a summary")
+    parser.add_argument("--out", default=DEMO_OUT, help=f"output folder (default ./{DEMO_OUT}, replaced each run)")
+    parser.set_defaults(handler="analyze:run_demo")
+
+
+def _add_phantoms(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("phantoms", help="write synthetic CT cases (a cohort with a manifest, or the sample)")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--n", type=int, help="number of cases of the cohort")
+    parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    parser.add_argument("--sample", action="store_true", help="write the sample case instead of a cohort")
+    parser.add_argument("--expression", action="store_true",
+                        help="write planted expression data for 'radiogenomics' instead (--n samples, default 120)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a cohort already in --out")
+    parser.set_defaults(handler="synthetic:run_phantoms")
+
+
+def _add_build_demo_model(subparsers: argparse._SubParsersAction) -> None:
+    # Defaults are resolved in the command so that building the parser imports nothing heavy.
+    parser = subparsers.add_parser("build-demo-model", help="rebuild the bundled demonstration model (synthetic data)")
+    parser.add_argument("--out", help="bundle folder (default: the bundled model, Resources/Models/…)")
+    parser.add_argument("--work", default="build/demo-model", help="working folder (cohort, features, cache)")
+    parser.add_argument("--n", type=int, help="cohort size (default: that of the shipped model)")
+    parser.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
+    parser.add_argument("--seed", type=int, help="seed (default: that of the shipped model)")
+    parser.set_defaults(handler="synthetic:run_build_demo_model")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ccrcc-staging",
+        description="Subregional and peritumoral CT radiomics for the T stage of clear cell RCC "
+        "(Huang et al., Insights into Imaging 2026). Research software, not for clinical use.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    _add_analyze(subparsers)
+    _add_report(subparsers)
+    _add_demo(subparsers)
+    _add_extract(subparsers)
+    _add_train(subparsers)
+    _add_evaluate(subparsers)
+    _add_phantoms(subparsers)
+    _add_radiogenomics(subparsers)
+    _add_build_demo_model(subparsers)
+    return parser

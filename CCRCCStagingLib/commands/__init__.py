@@ -1,0 +1,1 @@
+"""What each command does: compute (case, training, radiogenomics), then render (reports)."""

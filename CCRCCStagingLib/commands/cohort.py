@@ -1,0 +1,54 @@
+"""Cohort commands: ``extract`` (features of every case), ``train`` (models, then the training report) and
+``evaluate`` (another cohort, then its report)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..core.settings import Settings
+from ..model.bundle import REPORT
+from ..reports.training import render_training_report
+from ..training.classifiers import CLASSIFIERS
+from ..training.cohort import extract_cohort
+from ..training.train import EVALUATION_REPORT, TrainingSettings, evaluate, train
+from .common import settings_from
+
+
+def run_extract(args: argparse.Namespace) -> int:
+    """``extract``: features of every region of every case of a manifest."""
+    summary = extract_cohort(
+        Path(args.manifest), Path(args.out), settings_from(args) or Settings(), jobs=args.jobs,
+        cache_dir=Path(args.cache) if args.cache else None, scheduler=args.scheduler,
+    )
+    print(
+        f"{summary.n_cases} cases ({summary.n_failed} failed, {summary.n_from_cache} from cache) → "
+        f"{summary.features_csv}; habitat model {summary.habitat_model_json}"
+    )
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """``train``: selection, six classifiers per region and the combined model, Radscore, survival; a model folder
+    with its training report."""
+    settings = TrainingSettings(
+        classifiers=tuple(args.classifiers.split(",")) if args.classifiers else CLASSIFIERS,
+        mix_subregion=args.mix_subregion,
+        deploy_classifier=args.deploy, seed=args.seed,
+    )
+    result = train(Path(args.features), Path(args.out), settings, report=render_training_report)
+    deployed = [m for m in result.summary["metrics"] if (m["region"], m["classifier"]) == ("mix", args.deploy)]
+    for row in deployed:
+        print(f"{args.deploy.upper()} VOI_mix ({result.mix_subregion} + peri), {row['split']}: AUC {row['auc']:.3f} "
+              f"({row['auc_ci_lower']:.3f}–{row['auc_ci_upper']:.3f})")
+    print(f"model folder {args.out} (report: {Path(args.out) / REPORT})")
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """``evaluate``: score another cohort with a trained model folder, then render its report."""
+    out_dir = Path(args.out)
+    summary = evaluate(Path(args.model), Path(args.features), out_dir)
+    render_training_report(summary, out_dir / EVALUATION_REPORT)
+    print(f"{len(summary['metrics'])} metric rows → {out_dir / 'metrics.csv'}")
+    return 0

@@ -1,0 +1,1 @@
+"""Shared ground: errors, atomic file writes, settings, provenance."""

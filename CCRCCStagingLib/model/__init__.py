@@ -1,0 +1,1 @@
+"""The deployable model folder: read, verify, predict — NumPy only."""

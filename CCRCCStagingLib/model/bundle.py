@@ -1,0 +1,186 @@
+"""The model folder, read: verified against its manifest and evaluated with NumPy (``analyze``, ``evaluate``, the
+Slicer module and the report all load it here; ``training.bundle_writer`` writes it).
+
+Safe by construction: the deployed model (what ``analyze`` and Slicer use) is plain JSON plus a NumPy ``.npz``
+read with ``allow_pickle=False``, evaluated with NumPy (:class:`DeployedModel`), so loading it never runs code
+from the file and gives the same predictions whatever scikit-learn version is installed. ``manifest.json`` holds
+the SHA-256 of every file; a missing, changed, truncated, foreign or newer-format folder is refused.
+
+The research pipelines of every region × classifier (``research/pipelines.joblib``, for ``evaluate``) are a
+pickle: they are checked against the manifest and loaded only by ``evaluate``, never by ``analyze`` or Slicer,
+and are not part of a shipped bundle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..core.errors import ModelBundleError
+
+FORMAT = "ccrcc-staging-model"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+MODEL = "model.json"
+ARRAYS = "model_arrays.npz"
+HABITATS = "habitats.json"
+SUMMARY = "training_summary.json"
+REPORT = "training_report.html"
+MODEL_CARD = "MODEL_CARD.md"
+METRICS = "metrics.csv"
+#: Radscore and risk group of every case (the input of ``ccrcc-staging radiogenomics``).
+RADSCORES = "radscores.csv"
+RESEARCH = "research/pipelines.joblib"
+#: Files a deployable bundle must hold (the training summary and report are optional extras).
+DEPLOY_FILES = (MODEL, ARRAYS, HABITATS)
+#: A selected feature further than this many training SDs from the training mean is out of distribution.
+OOD_Z = 4.0
+DEPLOYABLE = ("svm", "lr")
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify(model_dir: Path, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Check a model folder against its manifest (``optional`` files only when the manifest lists them); return
+    the manifest. Every failure names what to do."""
+    if not model_dir.is_dir():
+        raise ModelBundleError(f"The model folder {model_dir} does not exist; give a folder written by 'ccrcc-staging train'.")
+    try:
+        manifest = json.loads((model_dir / MANIFEST).read_text())
+    except FileNotFoundError:
+        raise ModelBundleError(
+            f"{model_dir} has no {MANIFEST}: it is not a CCRCCStaging model folder (train one with 'ccrcc-staging train')."
+        ) from None
+    except (OSError, json.JSONDecodeError) as error:
+        raise ModelBundleError(f"The manifest of {model_dir} is damaged ({error}); copy the model folder again.") from error
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ModelBundleError(f"{model_dir} is not a CCRCCStaging model folder (foreign manifest).")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ModelBundleError(
+            f"{model_dir} has model format {manifest.get('format_version')} but this version of CCRCCStaging reads format "
+            f"{FORMAT_VERSION} ({manifest.get('written_by', 'unknown writer')}); update CCRCCStaging or retrain the model."
+        )
+    files = manifest.get("files", {})
+    for name in (*required, *(name for name in optional if name in files)):
+        if name not in files or not (model_dir / name).is_file():
+            raise ModelBundleError(f"The model folder {model_dir} lacks {name}; copy the whole folder again.")
+        if sha256(model_dir / name) != files[name]:
+            raise ModelBundleError(
+                f"{model_dir / name} does not match its checksum: the model was changed or damaged after training. "
+                "Copy it again or retrain."
+            )
+    return manifest
+
+
+@dataclass(frozen=True)
+class Prediction:
+    probability_high: float
+    t_stage_group: str
+    threshold: float
+    radscore: float
+    radscore_cutoff: float
+    risk_group: str
+    out_of_distribution: list[str]
+
+
+class DeployedModel:
+    """The deployed model evaluated with NumPy only: z-score → classifier → calibrated probability; Radscore."""
+
+    def __init__(self, model_dir: Path, description: dict[str, Any], arrays: dict[str, np.ndarray], sha: str) -> None:
+        self.model_dir = model_dir
+        self.description = description
+        self.arrays = arrays
+        self.sha256 = sha
+
+    @property
+    def features(self) -> list[str]:
+        """Region-prefixed names of the features the model needs (the targeted extraction list)."""
+        return list(self.description["features"])
+
+    @property
+    def habitat_model(self) -> dict[str, Any]:
+        return json.loads((self.model_dir / HABITATS).read_text())
+
+    @property
+    def extraction_settings(self) -> dict[str, Any]:
+        return self.description["extraction_settings"]
+
+    def identity(self) -> dict[str, Any]:
+        card = self.description.get("card", {})
+        return {
+            "id": self.description["id"],
+            "sha256": self.sha256,
+            "training_data": card.get("training_data", ""),
+            "intended_use": card.get("intended_use", ""),
+            "demonstration": bool(card.get("demonstration", False)),
+        }
+
+    def card_text(self) -> str:
+        """The model card (Markdown), or a one-line stand-in when the folder has none."""
+        path = self.model_dir / MODEL_CARD
+        return path.read_text() if path.is_file() else f"Model {self.description['id']}: no model card."
+
+    def z_scores(self, values: dict[str, float]) -> np.ndarray:
+        missing = [name for name in self.features if name not in values or not np.isfinite(values[name])]
+        if missing:
+            raise ModelBundleError(f"The model needs features this case does not have: {missing}.")
+        x = np.array([values[name] for name in self.features], dtype=float)
+        return (x - self.arrays["zscore_mean"]) / self.arrays["zscore_scale"]
+
+    def probability(self, z: np.ndarray) -> float:
+        """P(high T stage) for z-scored features (one case)."""
+        classifier = self.description["classifier"]
+        if classifier == "svm":
+            squared = np.sum((self.arrays["support_vectors"] - z) ** 2, axis=1)
+            kernel = np.exp(-float(self.description["svm_gamma"]) * squared)
+            decision = float(self.arrays["dual_coef"] @ kernel + float(self.description["svm_intercept"]))
+            a, b = self.description["platt"]
+            return float(1.0 / (1.0 + np.exp(-(a * decision + b))))
+        if classifier == "lr":
+            logit = float(self.arrays["lr_coef"] @ z + float(self.description["lr_intercept"]))
+            return float(1.0 / (1.0 + np.exp(-logit)))
+        raise ModelBundleError(f"Model classifier '{classifier}' cannot be evaluated by this version; retrain it.")
+
+    def radscore(self, z: np.ndarray) -> float:
+        return float(self.description["radscore"]["intercept"] + self.arrays["radscore_coef"] @ z)
+
+    def predict(self, values: dict[str, float]) -> Prediction:
+        z = self.z_scores(values)
+        probability = self.probability(z)
+        score = self.radscore(z)
+        threshold = float(self.description["threshold"])
+        cutoff = float(self.description["radscore"]["cutoff"])
+        far = [name for name, value in zip(self.features, z) if abs(value) > OOD_Z]
+        return Prediction(
+            probability_high=probability,
+            t_stage_group="high" if probability >= threshold else "low",
+            threshold=threshold,
+            radscore=score,
+            radscore_cutoff=cutoff,
+            risk_group="high" if score >= cutoff else "low",
+            out_of_distribution=far,
+        )
+
+
+def load_deployed_model(model_dir: Path) -> DeployedModel:
+    """Verify and load the deployed model of a folder (no pickle, no code from the file)."""
+    model_dir = Path(model_dir)
+    verify(model_dir, DEPLOY_FILES, optional=(MODEL_CARD,))
+    try:
+        description = json.loads((model_dir / MODEL).read_text())
+        with np.load(model_dir / ARRAYS, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except (OSError, ValueError, json.JSONDecodeError) as error:
+        raise ModelBundleError(f"The model in {model_dir} cannot be read ({error}); copy it again or retrain.") from error
+    return DeployedModel(model_dir, description, arrays, sha256(model_dir / MANIFEST))

@@ -1,0 +1,1 @@
+"""Radiogenomics: expression tables, WGCNA, the dynamic tree cut, enrichment."""

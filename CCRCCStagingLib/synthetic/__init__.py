@@ -1,0 +1,1 @@
+"""Synthetic data: CT phantoms, expression phantoms, the sample case."""

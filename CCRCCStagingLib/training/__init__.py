@@ -1,0 +1,1 @@
+"""Cohorts: manifest, cohort extraction, selection, classifiers, metrics, survival, train/evaluate."""

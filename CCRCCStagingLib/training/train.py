@@ -1,0 +1,411 @@
+"""``ccrcc-staging train`` and ``evaluate``: the paper's "Feature selection", "Model development and validation"
+and "Statistical analysis", fit on the training split only and applied unchanged to the other splits.
+
+Per region (whole, sub1…subK, peri) and for the combined region ``mix`` (the best subregion + peri, selection re-run
+on the union): impute (training medians) → z-score → Spearman filter → mRMR → LASSO, then each of the six
+classifiers. A trained model is one scikit-learn ``Pipeline`` (selection + classifier) with a decision threshold.
+Beside every table: a tumour-volume-only baseline. The Radscore is the ``mix`` LASSO's linear predictor with a
+Youden cutoff from the training split; Kaplan–Meier curves compare its risk groups.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.pipeline import FunctionTransformer, Pipeline
+
+from . import bundle_writer
+from .cohort import feature_columns
+from ..core.errors import ManifestError, SettingsError
+from .manifest import SPLITS
+from .classifiers import CLASSIFIERS, fit_balanced, make_classifier, out_of_fold_probability
+from .selection import make_selection_pipeline
+from .metrics import classification_metrics, youden_cutoff
+from .survival import compare_survival
+
+VOLUME_BASELINE = "volume_only"
+VOLUME_COLUMN = "tumour_volume_ml"
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """Selection and model settings (the paper's values where it gives them)."""
+
+    spearman_threshold: float = 0.9
+    n_mrmr_features: int = 25
+    mrmr_bins: int = 3
+    lasso_cv: int = 10
+    classifiers: tuple[str, ...] = CLASSIFIERS
+    #: Subregion combined with peri in ``mix``: "auto" = the subregion whose models have the highest mean
+    #: out-of-fold AUC on the training split (the paper chose by test AUC; choosing on training avoids a leak).
+    mix_subregion: str = "auto"
+    #: The model ``analyze`` and the Slicer module use (the paper's best: SVM on VOI_mix).
+    deploy_classifier: str = "svm"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        unknown = set(self.classifiers) - set(CLASSIFIERS)
+        if unknown:
+            raise SettingsError(f"Unknown classifiers {sorted(unknown)}; choose from {list(CLASSIFIERS)}.")
+        if self.deploy_classifier not in self.classifiers:
+            raise SettingsError(f"The deployed classifier '{self.deploy_classifier}' is not among those trained.")
+
+
+@dataclass
+class TrainedModel:
+    """One region × classifier: the fitted pipeline and its decision threshold on P(high)."""
+
+    region: str
+    classifier: str
+    pipeline: Pipeline
+    threshold: float
+    columns: list[str]
+
+    def probability(self, table: pd.DataFrame) -> np.ndarray:
+        return self.pipeline.predict_proba(_matrix(table, self.columns))[:, 1]
+
+
+@dataclass
+class TrainingResult:
+    models: dict[tuple[str, str], TrainedModel]
+    selections: dict[str, Pipeline]
+    columns: dict[str, list[str]]  # input columns of each region's selection
+    mix_subregion: str
+    radscore_cutoff: float
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def deployed(self) -> TrainedModel:
+        return self.models[("mix", self.summary["deployed"]["classifier"])]
+
+
+def _matrix(table: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """Feature values with infinities as missing (PyRadiomics gives inf for some degenerate regions)."""
+    values = table[columns].to_numpy(dtype=float)
+    values[~np.isfinite(values)] = np.nan
+    return values
+
+
+def labels(table: pd.DataFrame) -> np.ndarray:
+    return (table["group"] == "high").to_numpy(dtype=int)
+
+
+def usable_cases(table: pd.DataFrame) -> tuple[pd.DataFrame, list[dict[str, str]]]:
+    """Cases that have features; failed ones are listed with their error."""
+    failed = table["error"].astype(str).str.len() > 0
+    failures = [{"case_id": str(r.case_id), "error": str(r.error)} for r in table[failed].itertuples()]
+    return table[~failed].reset_index(drop=True), failures
+
+
+def region_names(table: pd.DataFrame) -> list[str]:
+    """Regions present in a features table, in the paper's order: whole, sub1…subK, peri."""
+    present = {column.split("_", 1)[0] for column in feature_columns(table)}
+    subregions = sorted((r for r in present if r.startswith("sub")), key=lambda r: int(r[3:]))
+    return [r for r in ("whole",) if r in present] + subregions + [r for r in ("peri",) if r in present]
+
+
+def region_columns(table: pd.DataFrame, regions: list[str]) -> list[str]:
+    prefixes = tuple(f"{region}_" for region in regions)
+    return [column for column in feature_columns(table) if column.startswith(prefixes)]
+
+
+def _selection(settings: TrainingSettings) -> Pipeline:
+    selection = make_selection_pipeline(
+        spearman_threshold=settings.spearman_threshold,
+        n_mrmr_features=settings.n_mrmr_features,
+        mrmr_bins=settings.mrmr_bins,
+        lasso_cv=settings.lasso_cv,
+        random_state=settings.seed,
+    )
+    # Median imputation (training medians) for the rare feature PyRadiomics cannot compute for a case.
+    return Pipeline([("impute", SimpleImputer(strategy="median", keep_empty_features=True)), *selection.steps])
+
+
+def _volume_pipeline() -> Pipeline:
+    """Tumour volume alone: logistic regression on log volume (its AUC is the volume's own AUC)."""
+    return Pipeline(
+        [("log", FunctionTransformer(np.log1p)), ("classifier", LogisticRegression(class_weight="balanced"))]
+    )
+
+
+def _fit_models(
+    region: str, columns: list[str], train: pd.DataFrame, settings: TrainingSettings
+) -> tuple[Pipeline, dict[str, TrainedModel], dict[str, float]]:
+    """Selection once on the training split, then every classifier on the selected features."""
+    x, y = _matrix(train, columns), labels(train)
+    selection = _selection(settings).fit(x, y)
+    selected = selection.transform(x)
+    models, oof_auc = {}, {}
+    for name in settings.classifiers:
+        classifier = make_classifier(name, settings.seed)
+        oof = out_of_fold_probability(classifier, selected, y, settings.seed)
+        fit_balanced(classifier, selected, y)
+        pipeline = Pipeline([*selection.steps, ("classifier", classifier)])
+        models[name] = TrainedModel(region, name, pipeline, youden_cutoff(y, oof), columns)
+        oof_auc[name] = float(roc_auc_score(y, oof))
+    return selection, models, oof_auc
+
+
+def _fit_volume_baseline(train: pd.DataFrame, settings: TrainingSettings) -> TrainedModel:
+    x, y = _matrix(train, [VOLUME_COLUMN]), labels(train)
+    oof = out_of_fold_probability(_volume_pipeline(), x, y, settings.seed)
+    pipeline = fit_balanced(_volume_pipeline(), x, y)
+    return TrainedModel("all", VOLUME_BASELINE, pipeline, youden_cutoff(y, oof), [VOLUME_COLUMN])
+
+
+def _choose_subregion(subregions: list[str], oof_auc: dict[str, dict[str, float]], settings: TrainingSettings) -> str:
+    if settings.mix_subregion != "auto":
+        if settings.mix_subregion not in subregions:
+            raise SettingsError(f"Subregion '{settings.mix_subregion}' is not in the features; found {subregions}.")
+        return settings.mix_subregion
+    if not subregions:
+        raise ManifestError("The features table has no habitat subregion (sub1, sub2, …) to combine with peri.")
+    return max(subregions, key=lambda r: (np.mean(list(oof_auc[r].values())), -int(r[3:])))
+
+
+def train_models(table: pd.DataFrame, settings: TrainingSettings) -> TrainingResult:
+    """Fit every region's selection and classifiers on the training split; evaluate on every split."""
+    table, failures = usable_cases(table)
+    train = table[table["split"] == "train"]
+    if train.empty:
+        raise ManifestError("The features table has no usable 'train' case.")
+    regions = region_names(table)
+    if "peri" not in regions:
+        raise ManifestError("The features table has no peritumoral (peri_) features; extract with ccrcc-staging extract.")
+    models: dict[tuple[str, str], TrainedModel] = {}
+    selections: dict[str, Pipeline] = {}
+    columns: dict[str, list[str]] = {}
+    oof_auc: dict[str, dict[str, float]] = {}
+
+    def fit_region(region: str, source_regions: list[str]) -> None:
+        columns[region] = region_columns(table, source_regions)
+        selections[region], region_models, oof_auc[region] = _fit_models(region, columns[region], train, settings)
+        models.update({(region, name): model for name, model in region_models.items()})
+
+    for region in regions:
+        fit_region(region, [region])
+    mix_subregion = _choose_subregion([r for r in regions if r.startswith("sub")], oof_auc, settings)
+    fit_region("mix", [mix_subregion, "peri"])
+    models[("all", VOLUME_BASELINE)] = _fit_volume_baseline(train, settings)
+
+    radscores = radscore(selections["mix"], table, columns["mix"])
+    cutoff = youden_cutoff(labels(train), radscores[(table["split"] == "train").to_numpy()])
+    result = TrainingResult(models, selections, columns, mix_subregion, cutoff)
+    result.summary = {
+        "title": "CCRCCStaging training report",
+        "created": datetime.datetime.now().isoformat(timespec="seconds"),
+        "training_settings": asdict(settings),
+        "cohort": _cohort_summary(table, failures),
+        "regions": [*regions, "mix"],
+        "mix_subregion": mix_subregion,
+        "selection": {region: _selection_summary(selection, columns[region]) for region, selection in selections.items()},
+        "out_of_fold_auc": oof_auc,
+        "deployed": {"region": "mix", "classifier": settings.deploy_classifier},
+        **evaluation_summary(result, table),
+    }
+    return result
+
+
+def radscore(selection: Pipeline, table: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """Radscore = LASSO intercept + Σ coefficient × z-scored feature (the ``mix`` selection's linear predictor)."""
+    before_lasso = selection[:-1].transform(_matrix(table, columns))
+    return selection.named_steps["lasso"].radscore(before_lasso)
+
+
+def evaluation_summary(result: TrainingResult, table: pd.DataFrame) -> dict[str, Any]:
+    """Metrics, ROC curves, Radscore and survival of every model on every split present in ``table``."""
+    table, _ = usable_cases(table)
+    metrics, roc = [], {}
+    baseline = result.models[("all", VOLUME_BASELINE)]
+    regions = [r for r in result.summary.get("regions", [])] or sorted({r for r, _ in result.models if r != "all"})
+    for split in [s for s in SPLITS if (table["split"] == s).any()]:
+        part = table[table["split"] == split]
+        y = labels(part)
+        if len(set(y)) < 2:
+            continue  # AUC needs both groups
+        for (region, name), model in result.models.items():
+            if region == "all":
+                continue
+            _record(metrics, roc, region, name, split, y, model.probability(part), model.threshold)
+        for region in regions:
+            _record(metrics, roc, region, VOLUME_BASELINE, split, y, baseline.probability(part), baseline.threshold)
+    columns = result.columns["mix"]
+    scores = radscore(result.selections["mix"], table, columns)
+    lasso = result.selections["mix"].named_steps["lasso"]
+    names = selected_names(result.selections["mix"], columns)
+    return {
+        "metrics": metrics,
+        "roc": roc,
+        "radscore": {
+            "region": "mix",
+            "intercept": float(lasso.intercept_),
+            "coefficients": dict(zip(names, lasso.coef_[lasso.support_].tolist())),
+            "cutoff": float(result.radscore_cutoff),
+            "scores": [
+                {"case_id": str(c), "split": s, "radscore": float(v), "group": g,
+                 "risk": "high" if v >= result.radscore_cutoff else "low"}
+                for c, s, v, g in zip(table["case_id"], table["split"], scores, table["group"])
+            ],
+        },
+        "survival": _survival(table, scores >= result.radscore_cutoff),
+    }
+
+
+def _record(metrics: list, roc: dict, region: str, name: str, split: str, y, probability, threshold: float) -> None:
+    row = classification_metrics(y, probability, threshold)
+    metrics.append({"region": region, "classifier": name, "split": split, **row})
+    fpr, tpr, _ = roc_curve(y, probability)
+    roc.setdefault(region, {}).setdefault(name, {})[split] = {
+        "fpr": fpr.tolist(), "tpr": tpr.tolist(), "auc": float(row["auc"]),
+    }
+
+
+def _survival(table: pd.DataFrame, high_risk: np.ndarray) -> dict[str, Any]:
+    """Kaplan–Meier and log-rank by Radscore risk group, for all cases with follow-up and per split."""
+    if "os_time" not in table or "os_event" not in table:
+        return {}
+    has_follow_up = table["os_time"].notna().to_numpy() & table["os_event"].notna().to_numpy()
+    groups = np.where(high_risk, "high", "low")
+    survival = {}
+    for name, selector in [("all", has_follow_up)] + [
+        (split, has_follow_up & (table["split"] == split).to_numpy()) for split in SPLITS
+    ]:
+        if selector.sum() < 4 or len(set(groups[selector])) < 2:
+            continue
+        comparison = compare_survival(
+            table["os_time"].to_numpy(float)[selector], table["os_event"].to_numpy(int)[selector], groups[selector]
+        )
+        survival[name] = {
+            "logrank_p": float(comparison.logrank_p_value),
+            "logrank_statistic": float(comparison.logrank_statistic),
+            "curves": [
+                {"group": str(c.group), "timeline": list(map(float, c.timeline)), "survival": list(map(float, c.survival)),
+                 "ci_lower": list(map(float, c.ci_lower)), "ci_upper": list(map(float, c.ci_upper)),
+                 "n": int(c.n_subjects), "events": int(c.n_events)}
+                for c in comparison.curves
+            ],
+        }
+    return survival
+
+
+def selected_names(selection: Pipeline, columns: list[str]) -> list[str]:
+    """Names of the features that survive every step of a (possibly partial) selection pipeline."""
+    names = np.array(columns)
+    for _, step in selection.steps:
+        if hasattr(step, "get_support"):
+            names = names[step.get_support()]
+    return names.tolist()
+
+
+def _selection_summary(selection: Pipeline, columns: list[str]) -> dict[str, Any]:
+    steps = selection.named_steps
+    lasso = steps["lasso"]
+    before_lasso = selected_names(selection[:-1], columns)
+    selected = selected_names(selection, columns)
+    mse = np.asarray(lasso.mse_path_)
+    return {
+        "n_input": len(columns),
+        "n_after_spearman": int(steps["spearman"].get_support().sum()),
+        "n_after_mrmr": len(before_lasso),
+        "selected": selected,
+        "lasso": {
+            "alphas": np.asarray(lasso.alphas_).tolist(),
+            "mse_mean": mse.mean(axis=1).tolist(),
+            "mse_std": mse.std(axis=1).tolist(),
+            "alpha": float(lasso.alpha_),
+            "coef_path": {n: np.asarray(p).tolist() for n, p in zip(before_lasso, lasso.coef_path_)},
+            "coef": dict(zip(selected, lasso.coef_[lasso.support_].tolist())),
+            "intercept": float(lasso.intercept_),
+        },
+    }
+
+
+def _cohort_summary(table: pd.DataFrame, failures: list[dict[str, str]]) -> dict[str, Any]:
+    by_split = {
+        split: {"n": int((table["split"] == split).sum()), "n_high": int(((table["split"] == split) & (table["group"] == "high")).sum())}
+        for split in SPLITS
+        if (table["split"] == split).any()
+    }
+    return {"by_split": by_split, "failed_cases": failures}
+
+
+def train(
+    features_csv: Path, model_dir: Path, settings: TrainingSettings, card: dict[str, Any] | None = None,
+    model_id: str | None = None, report: bundle_writer.ReportWriter | None = None,
+) -> TrainingResult:
+    """``ccrcc-staging train``: fit on the features table from ``extract`` and write the model folder;
+    ``report(summary, path)`` renders the training report into it (the command passes the renderer)."""
+    from ..core.provenance import software_versions
+    from .cohort import habitat_model_path, read_features, settings_path
+
+    table = read_features(features_csv)
+    try:
+        habitat_model = json.loads(habitat_model_path(features_csv).read_text())
+        extraction_settings = json.loads(settings_path(features_csv).read_text())
+    except FileNotFoundError as error:
+        raise ManifestError(
+            f"{error.filename} is missing: train on a features table written by 'ccrcc-staging extract' (it writes "
+            "the habitat model and settings beside the table)."
+        ) from None
+    result = train_models(table, settings)
+    result.summary.update(software=software_versions(), settings=extraction_settings)
+    deployed = result.deployed
+    features = selected_names(result.selections["mix"], result.columns["mix"])
+    digest = hashlib.sha256(features_csv.read_bytes()).hexdigest()[:12]
+    identifier = model_id or f"ccrcc-{settings.deploy_classifier}-mix-{digest}"
+    bundle_writer.write_model_dir(
+        model_dir,
+        model_id=identifier,
+        deploy_pipeline=deployed.pipeline,
+        columns=deployed.columns,
+        features=features,
+        threshold=deployed.threshold,
+        radscore_cutoff=result.radscore_cutoff,
+        habitat_model=habitat_model,
+        extraction_settings=extraction_settings,
+        card=card or {
+            "training_data": f"features table {features_csv.name} (sha256 prefix {digest})",
+            "intended_use": "Research use only; not for clinical decisions.",
+            "demonstration": False,
+        },
+        summary=result.summary,
+        research=result,
+        report=report,
+    )
+    return result
+
+
+#: ``evaluate``'s summary and report file names in its output folder.
+EVALUATION_SUMMARY = "evaluation_summary.json"
+EVALUATION_REPORT = "evaluation_report.html"
+
+
+def evaluate(model_dir: Path, features_csv: Path, out_dir: Path) -> dict[str, Any]:
+    """``ccrcc-staging evaluate``: score another cohort (e.g. external) with every trained model, unchanged; write
+    the summary and tables into ``out_dir`` and return the summary (the command renders the report)."""
+    from ..model import bundle
+    from .cohort import read_features
+
+    result = bundle_writer.load_research_models(model_dir)
+    table = read_features(features_csv)
+    missing = [c for c in result.columns["mix"] if c not in table.columns]
+    if missing:
+        raise ManifestError(f"{features_csv} lacks {len(missing)} feature(s) the model needs, e.g. {missing[:3]}.")
+    summary = {**result.summary, **evaluation_summary(result, table)}
+    summary["title"] = f"CCRCCStaging evaluation of {features_csv.name}"
+    summary["cohort"] = _cohort_summary(*usable_cases(table))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / EVALUATION_SUMMARY).write_text(json.dumps(summary, default=str) + "\n")
+    pd.DataFrame(summary["metrics"]).to_csv(out_dir / bundle.METRICS, index=False)
+    bundle_writer.write_radscores_csv(summary, out_dir / bundle.RADSCORES)
+    return summary
