@@ -22,18 +22,14 @@ def auto_or(number: type, auto: object, what: str, example: str):
     return parse
 
 
-def _add_radiogenomics(subparsers: argparse._SubParsersAction) -> None:
+def _radiogenomics_options(parser: argparse.ArgumentParser) -> None:
     # Defaults written out here (not imported) so that building the parser stays light; a test checks they
     # equal RadiogenomicsSettings' defaults.
-    parser = subparsers.add_parser(
-        "radiogenomics", help="WGCNA gene modules against the Radscore, with GO/KEGG enrichment (offline)"
-    )
     parser.add_argument("--expression", required=True,
                         help="genes × samples table: first column gene ids, one column per sample (.csv or tab-separated)")
     parser.add_argument("--radscore", required=True, help="CSV with case_id and radscore (radscores.csv of train/evaluate)")
     parser.add_argument("--gene-sets", required=True, nargs="+", metavar="[LABEL=]SETS.gmt",
                         help="gene-set files in GMT format (e.g. GO_BP=c5.go.bp.gmt KEGG=c2.cp.kegg.gmt)")
-    parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--sample-map", help="CSV case_id,sample_id when ids are not matched automatically")
     parser.add_argument("--power", type=auto_or(float, None, "power", "5"), default=None, metavar="auto|N",
                         help="soft-threshold power (default auto: scale-free fit R² ≥ 0.85; the paper used 5)")
@@ -57,7 +53,6 @@ def _add_radiogenomics(subparsers: argparse._SubParsersAction) -> None:
                         help="terms in the BH adjustment: all tested (default) or only those with a module gene")
     parser.add_argument("--max-memory-gb", type=float, default=8.0, help="refuse larger networks (default 8)")
     parser.add_argument("--overwrite", action="store_true", help="replace results already in --out")
-    parser.set_defaults(handler="radiogenomics:run_command")
 
 
 def _add_region_options(parser: argparse.ArgumentParser) -> None:
@@ -71,41 +66,21 @@ def _add_region_options(parser: argparse.ArgumentParser) -> None:
                         help="resampled CT in its own pixel type as PyRadiomics does (default), or in float32")
 
 
-def _add_extract(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("extract", help="features of every region of every case of a cohort manifest")
-    parser.add_argument("manifest", help="cohort manifest CSV (case_id, image, mask, t_stage, split, …)")
-    parser.add_argument("--out", required=True, help="features table to write (CSV)")
+def _extract_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=1, help="parallel processes (default 1)")
     parser.add_argument("--cache", help="cache folder: a re-run only computes what changed")
     parser.add_argument("--scheduler", help="address of a Dask scheduler to run the cases on")
     _add_region_options(parser)
-    parser.set_defaults(handler="cohort:run_extract")
 
 
-def _add_train(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("train", help="train the paper's models on a features table from 'extract'")
-    parser.add_argument("features", help="features table (CSV) written by 'ccrcc-staging extract'")
-    parser.add_argument("--out", required=True, help="model folder to write")
+def _train_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--classifiers", help="comma-separated subset of lr,svm,rf,lightgbm,nb,mlp (default: all six)")
     parser.add_argument("--mix-subregion", default="auto", help="subregion combined with peri (default: auto)")
     parser.add_argument("--deploy", default="svm", choices=["svm", "lr"], help="model used by analyze (default svm)")
     parser.add_argument("--seed", type=int, default=0, help="seed of folds and models (default 0)")
-    parser.set_defaults(handler="cohort:run_train")
 
 
-def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("evaluate", help="score another cohort with a trained model folder")
-    parser.add_argument("model", help="model folder written by 'ccrcc-staging train'")
-    parser.add_argument("features", help="features table of the cohort (from 'extract' with the model's settings)")
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.set_defaults(handler="cohort:run_evaluate")
-
-
-def _add_analyze(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("analyze", help="regions, habitats and features of one CT and tumour mask")
-    parser.add_argument("image", help="CT: NRRD, NIfTI (any SimpleITK format) or a DICOM series folder")
-    parser.add_argument("mask", help="tumour mask: labelmap or Slicer .seg.nrrd")
-    parser.add_argument("--out", required=True, help="output folder")
+def _analyze_options(parser: argparse.ArgumentParser) -> None:
     choose = parser.add_mutually_exclusive_group()
     choose.add_argument("--label", type=int, help="label value of the tumour in the mask")
     choose.add_argument("--segment", help="segment name (Slicer .seg.nrrd)")
@@ -121,7 +96,6 @@ def _add_analyze(subparsers: argparse._SubParsersAction) -> None:
                         "for one case on an idle 2-core machine; values do not change)")
     parser.add_argument("--overwrite", action="store_true", help="replace results already in --out")
     _add_report_options(parser, "--report", "html")
-    parser.set_defaults(handler="analyze:run_analyze")
 
 
 def _add_report_options(parser: argparse.ArgumentParser, flag: str, default: str) -> None:
@@ -133,43 +107,62 @@ def _add_report_options(parser: argparse.ArgumentParser, flag: str, default: str
                         help="also write the regions as a DICOM SEG (regions.seg.dcm) when the CT is a DICOM series")
 
 
-def _add_report(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("report", help="re-render the report of a finished analysis folder")
-    parser.add_argument("result_dir", help="folder written by 'ccrcc-staging analyze'")
+def _report_options(parser: argparse.ArgumentParser) -> None:
     _add_report_options(parser, "--format", "html,pdf")
-    parser.set_defaults(handler="analyze:run_report")
 
 
-def _add_demo(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("demo", help="analyse the bundled sample case and print a summary")
+def _demo_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=DEMO_OUT, help=f"output folder (default ./{DEMO_OUT}, replaced each run)")
-    parser.set_defaults(handler="analyze:run_demo")
 
 
-def _add_phantoms(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("phantoms", help="write synthetic CT cases (a cohort with a manifest, or the sample)")
-    parser.add_argument("--out", required=True, help="output folder")
+def _phantoms_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n", type=int, help="number of cases of the cohort")
     parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     parser.add_argument("--sample", action="store_true", help="write the sample case instead of a cohort")
     parser.add_argument("--expression", action="store_true",
                         help="write planted expression data for 'radiogenomics' instead (--n samples, default 120)")
     parser.add_argument("--overwrite", action="store_true", help="replace a cohort already in --out")
-    parser.set_defaults(handler="synthetic:run_phantoms")
 
 
-def _add_build_demo_model(subparsers: argparse._SubParsersAction) -> None:
+def _build_demo_model_options(parser: argparse.ArgumentParser) -> None:
     # Defaults are resolved in the command so that building the parser imports nothing heavy.
-    parser = subparsers.add_parser("build-demo-model", help="rebuild the bundled demonstration model (synthetic data)")
     parser.add_argument("--out", help="bundle folder (default: the bundled model, Resources/Models/…)")
     parser.add_argument("--work", default="build/demo-model", help="working folder (cohort, features, cache)")
     parser.add_argument("--n", type=int, help="cohort size (default: that of the shipped model)")
     parser.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
     parser.add_argument("--seed", type=int, help="seed (default: that of the shipped model)")
-    parser.set_defaults(handler="synthetic:run_build_demo_model")
+
+
+#: Every sub-command: name, help, handler (``"<commands module>:<function>"``, imported only when it runs),
+#: positional arguments as (name, help), the help of a required ``--out`` (None: no such option), its other options.
+COMMANDS = (
+    ("analyze", "regions, habitats and features of one CT and tumour mask", "analyze:run_analyze",
+     (("image", "CT: NRRD, NIfTI (any SimpleITK format) or a DICOM series folder"),
+      ("mask", "tumour mask: labelmap or Slicer .seg.nrrd")), "output folder", _analyze_options),
+    ("report", "re-render the report of a finished analysis folder", "analyze:run_report",
+     (("result_dir", "folder written by 'ccrcc-staging analyze'"),), None, _report_options),
+    ("demo", "analyse the bundled sample case and print a summary", "analyze:run_demo", (), None, _demo_options),
+    ("extract", "features of every region of every case of a cohort manifest", "cohort:run_extract",
+     (("manifest", "cohort manifest CSV (case_id, image, mask, t_stage, split, …)"),), "features table to write (CSV)",
+     _extract_options),
+    ("train", "train the paper's models on a features table from 'extract'", "cohort:run_train",
+     (("features", "features table (CSV) written by 'ccrcc-staging extract'"),), "model folder to write",
+     _train_options),
+    ("evaluate", "score another cohort with a trained model folder", "cohort:run_evaluate",
+     (("model", "model folder written by 'ccrcc-staging train'"),
+      ("features", "features table of the cohort (from 'extract' with the model's settings)")), "output folder",
+     None),
+    ("phantoms", "write synthetic CT cases (a cohort with a manifest, or the sample)", "synthetic:run_phantoms", (),
+     "output folder", _phantoms_options),
+    ("radiogenomics", "WGCNA gene modules against the Radscore, with GO/KEGG enrichment (offline)",
+     "radiogenomics:run_command", (), "output folder", _radiogenomics_options),
+    ("build-demo-model", "rebuild the bundled demonstration model (synthetic data)", "synthetic:run_build_demo_model",
+     (), None, _build_demo_model_options),
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The whole parser (imports nothing heavy)."""
     parser = argparse.ArgumentParser(
         prog="ccrcc-staging",
         description="Subregional and peritumoral CT radiomics for the T stage of clear cell RCC "
@@ -177,13 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     subparsers = parser.add_subparsers(dest="command", required=True)
-    _add_analyze(subparsers)
-    _add_report(subparsers)
-    _add_demo(subparsers)
-    _add_extract(subparsers)
-    _add_train(subparsers)
-    _add_evaluate(subparsers)
-    _add_phantoms(subparsers)
-    _add_radiogenomics(subparsers)
-    _add_build_demo_model(subparsers)
+    for name, description, handler, positionals, out, options in COMMANDS:
+        command = subparsers.add_parser(name, help=description)
+        command.set_defaults(handler=handler)
+        for argument, argument_help in positionals:
+            command.add_argument(argument, help=argument_help)
+        if out is not None:
+            command.add_argument("--out", required=True, help=out)
+        if options is not None:
+            options(command)
     return parser
