@@ -201,7 +201,7 @@ def extract_region_features(
     otherwise); the values do not depend on it."""
     requests = _requests_by_region(wanted)
     names = [name for name in regions.masks() if requests is None or name in requests]
-    inputs = {name: regions.region_input(name) for name in names}
+    inputs, empty = _region_inputs(regions, names)
     region_values, failures = feature_extraction.extract_regions(
         inputs,
         spec,
@@ -209,6 +209,7 @@ def extract_region_features(
         progress,
         feature_extraction.default_workers() if workers is None else workers,
     )
+    failures.update(empty)
     values: dict[str, float] = {}
     warnings = []
     for name in names:
@@ -217,6 +218,17 @@ def extract_region_features(
             continue
         values.update({feature_extraction.region_feature_name(name, k): v for k, v in region_values[name].items()})
     return values, warnings
+
+
+def _region_inputs(regions: CaseRegions, names: list[str]) -> tuple[dict[str, RegionInput], dict[str, RegionError]]:
+    """Each region as PyRadiomics loads it, or why it cannot be (an empty habitat)."""
+    inputs, failures = {}, {}
+    for name in names:
+        try:
+            inputs[name] = regions.region_input(name)
+        except RegionError as error:
+            failures[name] = error
+    return inputs, failures
 
 
 def _requests_by_region(wanted: Iterable[str] | None) -> dict[str, feature_extraction.FeatureRequest] | None:

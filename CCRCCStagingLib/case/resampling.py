@@ -358,6 +358,8 @@ class RegionSampler:
 
     def region(self, mask: np.ndarray) -> RegionInput:
         """A 0/1 mask on the box (z, y, x) as PyRadiomics loads it from a file with the box's geometry."""
+        if not mask.any():
+            raise RegionError("the region is empty (a habitat the model finds no voxel of in this tumour).")
         on_box = self.box.put(mask.astype(np.uint8))
         if not self.resampled:
             return RegionInput(self.whole.image, on_box)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..core.errors import SettingsError
 from ..core.settings import Settings
 from .bundle import DeployedModel
@@ -25,8 +27,9 @@ def settings_for_model(model: DeployedModel, requested: Settings | None) -> Sett
 def prediction_fields(model: DeployedModel, features: dict[str, float], warnings: list[str]) -> dict[str, Any]:
     """The model's outputs for ``result.json``; the prediction is withheld (with the reason) when a feature the
     model needs could not be computed for this case."""
-    missing = [name for name in model.features if name not in features]
+    missing = [name for name in model.features if not np.isfinite(features.get(name, np.nan))]
     if missing:
+        # PyRadiomics gives NaN where a feature is undefined (one grey level, a one-voxel region): as missing.
         reason = f"the model needs features this case could not give ({', '.join(missing[:3])}…)"
         warnings.append(f"Prediction withheld: {reason}.")
         return {"model": model.identity(), "prediction_withheld": reason}

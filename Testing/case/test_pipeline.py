@@ -74,3 +74,18 @@ def test_population_model_applied_to_a_case_gives_the_same_labels_twice(phantom)
     twice, _ = build_regions(resampled, SETTINGS, habitat_model=population)
     np.testing.assert_array_equal(once.habitats, twice.habitats)
     assert once.habitat_model is population
+
+
+def test_a_habitat_the_population_model_never_assigns_is_reported_not_fatal(phantom) -> None:
+    """Found on real CTs (IBSI's sarcomas, darker than a kidney tumour): a population GMM can leave a habitat empty
+    in a case. That region has no features (a warning); the others are computed."""
+    resampled = resample_case(phantom.image, phantom.mask, SETTINGS)
+    population = HabitatModel(k=2, seed=0).fit([resampled.habitat_input()])
+    regions, _ = build_regions(resampled, SETTINGS, habitat_model=population)
+    regions.habitats[regions.habitats == 1] = 2  # as if no voxel of this case fell in sub1
+    wanted = ["sub1_original_firstorder_Mean", "sub2_original_firstorder_Mean", "peri_original_firstorder_Mean"]
+
+    values, warnings = extract_region_features(regions, ExtractionSpec.from_params(SETTINGS.pyradiomics_params()), wanted)
+
+    assert set(values) == {"sub2_original_firstorder_Mean", "peri_original_firstorder_Mean"}
+    assert any("No features for region sub1" in warning and "empty" in warning for warning in warnings)

@@ -94,3 +94,19 @@ def test_missing_features_are_named(model_dir: Path) -> None:
     model = load_deployed_model(model_dir)
     with pytest.raises(ModelBundleError, match=model.features[0]):
         model.predict({})
+
+
+def test_a_feature_pyradiomics_leaves_undefined_withholds_the_prediction(model_dir: Path) -> None:
+    """Found on a real CT: PyRadiomics gives NaN for a texture feature of a flat habitat; the prediction is withheld
+    with the reason instead of an error."""
+    from CCRCCStagingLib.model.predict import prediction_fields
+
+    model = load_deployed_model(model_dir)
+    values = {name: 0.0 for name in model.features}
+    values[model.features[0]] = float("nan")
+    warnings: list[str] = []
+
+    fields = prediction_fields(model, values, warnings)
+
+    assert "prediction_withheld" in fields and model.features[0] in fields["prediction_withheld"]
+    assert "t_stage_group" not in fields and warnings

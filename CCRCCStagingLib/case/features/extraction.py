@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -297,15 +298,19 @@ def _compute_classes(
     values = {}
     token = BINNING.set(BinningMemo())
     try:
-        for class_name, features in classes.items():
-            if class_name == "shape":
-                feature_class = shape_class(image, mask, arguments)
-            else:
-                feature_class = with_shared_binning(getFeatureClasses()[class_name])(image, mask, **arguments)
-            for feature in features or []:
-                feature_class.enableFeatureByName(feature)
-            for feature, value in feature_class.execute().items():
-                values[f"{image_name}_{class_name}_{feature}"] = float(value)
+        with warnings.catch_warnings():
+            # NumPy warns where PyRadiomics computes an undefined feature (mean of an empty slice); the value is NaN
+            # and says so, the warning would only print PyRadiomics' source line on the user's terminal.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            for class_name, features in classes.items():
+                if class_name == "shape":
+                    feature_class = shape_class(image, mask, arguments)
+                else:
+                    feature_class = with_shared_binning(getFeatureClasses()[class_name])(image, mask, **arguments)
+                for feature in features or []:
+                    feature_class.enableFeatureByName(feature)
+                for feature, value in feature_class.execute().items():
+                    values[f"{image_name}_{class_name}_{feature}"] = float(value)
     finally:
         BINNING.reset(token)
     return values
