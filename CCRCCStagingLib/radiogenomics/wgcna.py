@@ -20,17 +20,11 @@ from scipy.cluster import hierarchy
 from scipy.spatial.distance import squareform
 from threadpoolctl import threadpool_limits
 
+# R's module colour names (``labels2colors``) live with the project's other colours; named here too, beside R's steps.
+from ..core.palette import MODULE_COLOURS as MODULE_COLOURS, module_colour as module_colour
+
 #: ``pickSoftThreshold``'s default candidate powers.
 DEFAULT_POWERS = (*range(1, 11), *range(12, 21, 2))
-#: The first 34 of R's ``standardColors()`` (435 names): module 1 (the largest) is turquoise, 2 blue, …; 0 (genes in
-#: no module) is grey. R's later names ("sienna3", "skyblue3", …) are left out: matplotlib cannot draw them.
-MODULE_COLOURS = (
-    "turquoise", "blue", "brown", "yellow", "green", "red", "black", "pink", "magenta", "purple", "greenyellow",
-    "tan", "salmon", "cyan", "midnightblue", "lightcyan", "grey60", "lightgreen", "lightyellow", "royalblue",
-    "darkred", "darkgreen", "darkturquoise", "darkgrey", "orange", "darkorange", "white", "skyblue",
-    "saddlebrown", "steelblue", "paleturquoise", "violet", "darkolivegreen", "darkmagenta",
-)
-UNASSIGNED = "grey"
 
 
 def correlation(samples_by_genes: np.ndarray) -> np.ndarray:
@@ -187,14 +181,6 @@ def labels_by_size(labels: np.ndarray) -> np.ndarray:
     order = sorted(modules, key=lambda m: (-sizes[m], m))
     mapping = {old: new for new, old in enumerate(order, start=1)}
     return np.array([mapping.get(label, 0) for label in labels], int)
-
-
-def module_colour(label: int) -> str:
-    """``labels2colors``: 0 → grey, 1 → turquoise, …; past :data:`MODULE_COLOURS` (label 35 on, where R goes on
-    with "sienna3", …), ``module<N>``, which the report colours by number."""
-    if label == 0:
-        return UNASSIGNED
-    return MODULE_COLOURS[label - 1] if label <= len(MODULE_COLOURS) else f"module{label}"
 
 
 def eigengenes(samples_by_genes: np.ndarray, labels: np.ndarray) -> tuple[dict[int, np.ndarray], dict[int, float]]:
