@@ -12,13 +12,16 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage
 
-from CCRCCStagingLib.synthetic import phantoms
 from CCRCCStagingLib.core.errors import ImageFormatError, MaskError, OutputError, SettingsError
+from CCRCCStagingLib.synthetic import phantoms
 from CCRCCStagingLib.synthetic.phantoms import (
     GENERATIVE_ASSUMPTIONS,
     SPLIT_NAMES,
     Tissue,
+    from_labels,
+    generator,
     make_phantom,
+    rendering,
     simulate_survival,
     synthesize_ct_from_labels,
     write_cohort,
@@ -190,14 +193,15 @@ def test_volume_only_auc_is_realistic(stage_samples) -> None:
 def test_fast_rendering_equals_whole_volume_rendering(monkeypatch: pytest.MonkeyPatch) -> None:
     """The slice-invariant body plane + pasted 3-D box must equal blurring the whole truth volume at once."""
     captured = {}
-    original = phantoms._render
+    original = rendering.render
 
     def spy(shape, slice_axis, plane_truth, box_outer, box_inner, box_truth, scanner, rng):
         captured.update(shape=shape, axis=slice_axis, plane=plane_truth, outer=box_outer, truth=box_truth,
                         sigma=scanner.psf_sigma_vox)
         return original(shape, slice_axis, plane_truth, box_outer, box_inner, box_truth, scanner, rng)
 
-    monkeypatch.setattr(phantoms, "_render", spy)
+    for module in (generator, from_labels):  # each renders through the name it imported
+        monkeypatch.setattr(module, "render", spy)
     scanner = replace(GENERATIVE_ASSUMPTIONS.scanner, noise_sd_hu=phantoms.Dist("constant", 0.0))
     noiseless = replace(GENERATIVE_ASSUMPTIONS, scanner=scanner)
     for make in (
