@@ -11,8 +11,8 @@ from pathlib import Path
 import SimpleITK as sitk
 
 from ..case.loading import write_segmentation
-from .phantoms import make_phantom
 from ..core.settings import RESOURCES_DIR
+from .phantoms import make_phantom
 
 SAMPLE_DIR = RESOURCES_DIR / "Sample"
 CT_NAME = "ccrcc_sample_ct.nrrd"
@@ -34,6 +34,7 @@ def write_sample_case(folder: Path = SAMPLE_DIR) -> tuple[Path, Path]:
     ct_path, segmentation_path = sample_paths(folder)
     sitk.WriteImage(phantom.image, str(ct_path), useCompression=True)
     write_segmentation(phantom.mask, segmentation_path, SEGMENT_NAME, (0.85, 0.25, 0.2))
-    recipe = {**SAMPLE_RECIPE, "t_stage": phantom.t_stage, "generator": "CCRCCStagingLib.synthetic.phantoms.make_phantom"}
+    recipe = {**SAMPLE_RECIPE, "t_stage": phantom.t_stage,
+              "generator": "CCRCCStagingLib.synthetic.phantoms.make_phantom"}
     (folder / "ccrcc_sample_recipe.json").write_text(json.dumps(recipe, indent=2) + "\n")
     return ct_path, segmentation_path

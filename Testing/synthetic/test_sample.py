@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from CCRCCStagingLib.cli import main
 from CCRCCStagingLib.case.loading import read_mask
+from CCRCCStagingLib.cli import main
 from CCRCCStagingLib.synthetic.sample import SEGMENT_NAME, sample_paths, write_sample_case
 
 
