@@ -12,18 +12,16 @@ import SimpleITK as sitk
 
 from .checks import component_warning, require_finite, slice_thickness_warning
 from ..core.errors import GeometryError, ImageFormatError, InputFileError, MaskError
+from .dicom_series import choose_series, read_series
+from .file_checks import (
+    MASK_MAX_EXPANSION,
+    ReadLimits,
+    check_header,
+    check_payload,
+    read_header,
+    require_regular_file,
+)
 from .resampling import check_roi_inside
-
-#: DICOM tags kept from a series (for the report and DICOM SEG export).
-DICOM_TAGS = {
-    "0010|0020": "PatientID",
-    "0010|0010": "PatientName",
-    "0008|0020": "StudyDate",
-    "0020|000d": "StudyInstanceUID",
-    "0020|000e": "SeriesInstanceUID",
-    "0008|0060": "Modality",
-    "0008|103e": "SeriesDescription",
-}
 
 #: Image and mask grids are "the same" when they differ by less than this (relative to the voxel size).
 GEOMETRY_TOLERANCE = 1e-4
@@ -52,22 +50,33 @@ class LoadedCase:
     warnings: list[str] = field(default_factory=list)
 
 
-def load_case(image_path: Path, mask_path: Path, label: int | None = None, segment: str | None = None) -> LoadedCase:
-    """Read, check and align a CT and its tumour mask; the mask is resampled onto the CT grid if only the grid differs."""
-    loaded = read_image(Path(image_path))
+def load_case(
+    image_path: Path,
+    mask_path: Path,
+    label: int | None = None,
+    segment: str | None = None,
+    mask_threshold: float | None = None,
+    limits: ReadLimits = ReadLimits(),
+) -> LoadedCase:
+    """Read, verify and check a CT and its tumour mask (the mask stays on its own grid, as PyRadiomics uses it)."""
+    loaded = read_image(Path(image_path), limits)
     require_finite(loaded.image, f"The image {image_path}")
-    mask, description = read_mask(Path(mask_path), label=label, segment=segment)
+    mask, description = read_mask(
+        Path(mask_path), label=label, segment=segment, threshold=mask_threshold, limits=limits.for_mask(loaded.image)
+    )
     aligned, warnings = align_mask_to_image(loaded.image, mask)
     warnings += slice_thickness_warning(loaded.image) + component_warning(aligned)
     return LoadedCase(loaded, aligned, Path(mask_path), description, loaded.warnings + warnings)
 
 
-def read_image(path: Path) -> LoadedImage:
-    """Read a CT from a file or a DICOM series folder and check that it is a 3-D scalar volume."""
+def read_image(path: Path, limits: ReadLimits = ReadLimits()) -> LoadedImage:
+    """Read a CT from a file or a DICOM series folder, verified before trusted, and check it is a 3-D volume."""
     if path.is_dir():
-        loaded = _read_dicom_series(path)
+        files, warnings = choose_series(path)
+        image, tags, series_warnings = read_series(path, files, limits)
+        loaded = LoadedImage(image, path, "dicom", files, tags, warnings + series_warnings)
     else:
-        loaded = LoadedImage(_read_file(path, "image"), path, "file")
+        loaded = LoadedImage(_read_file(path, "image", limits), path, "file")
     require_scalar_volume(loaded.image, f"The image {path}")
     return loaded
 
@@ -83,56 +92,63 @@ def require_scalar_volume(image: sitk.Image, what: str) -> None:
         raise ImageFormatError(f"{what} is {image.GetDimension()}-D; a 3-D CT volume is needed.")
 
 
-def _read_file(path: Path, what: str) -> sitk.Image:
-    if not path.exists():
-        raise InputFileError(f"The {what} file {path} does not exist.")
+def _read_file(path: Path, what: str, limits: ReadLimits) -> sitk.Image:
+    """An image file, read only after its header and payload were verified (:mod:`file_checks`)."""
+    require_regular_file(path, what)
+    header = read_header(path, what)
+    if header.components == 1 and len(header.size) != 3:
+        raise ImageFormatError(f"The {what} {path} is {len(header.size)}-D; a 3-D volume is needed.")
+    check_header(header, path, what, limits)
+    check_payload(path, header, what, limits)
     try:
         return sitk.ReadImage(str(path))
     except RuntimeError as error:
         reason = str(error).strip().splitlines()[-1] if str(error).strip() else "unknown reason"
         raise InputFileError(
             f"The {what} file {path} cannot be read as an image ({reason}); is it truncated or of another format?"
-        ) from error
+        ) from None
 
 
-def _read_dicom_series(folder: Path) -> LoadedImage:
-    series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
-    if not series_ids:
-        raise InputFileError(f"The folder {folder} holds no DICOM series; give a DICOM series folder or an image file.")
-    files_by_series = {sid: sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), sid) for sid in series_ids}
-    chosen = max(series_ids, key=lambda sid: len(files_by_series[sid]))
-    warnings = []
-    if len(series_ids) > 1:
-        warnings.append(
-            f"The folder {folder} holds {len(series_ids)} DICOM series; the largest ({len(files_by_series[chosen])} "
-            "files) was used. Give a folder with one series to choose another."
-        )
-    reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(files_by_series[chosen])
-    reader.MetaDataDictionaryArrayUpdateOn()
-    try:
-        image = reader.Execute()
-    except RuntimeError as error:
-        raise InputFileError(f"The DICOM series in {folder} cannot be read: {error}".strip()) from error
-    tags = {name: reader.GetMetaData(0, tag).strip() for tag, name in DICOM_TAGS.items() if reader.HasMetaDataKey(0, tag)}
-    return LoadedImage(image, folder, "dicom", list(files_by_series[chosen]), tags, warnings)
-
-
-def read_mask(path: Path, label: int | None = None, segment: str | None = None) -> tuple[sitk.Image, str]:
-    """Read a tumour mask as a 0/1 uint8 image and say which label or segment was taken."""
-    image = _read_file(path, "mask")
+def read_mask(
+    path: Path,
+    label: int | None = None,
+    segment: str | None = None,
+    threshold: float | None = None,
+    limits: ReadLimits = ReadLimits(max_expansion=MASK_MAX_EXPANSION),
+) -> tuple[sitk.Image, str]:
+    """Read a tumour mask as a 0/1 uint8 image and say which label or segment was taken; a probability map is used
+    only with a ``threshold``."""
+    image = _read_file(path, "mask", limits)
     segments = _slicer_segments(image)
     if segments:
         return _select_segment(image, segments, path, label, segment)
     if segment is not None:
         raise MaskError(f"The mask {path} is a labelmap without named segments; choose the tumour with --label.")
     require_scalar_volume(image, f"The mask {path}")
+    if threshold is not None:
+        return _threshold(image, path, threshold)
     return _select_label(image, path, label)
+
+
+def _threshold(image: sitk.Image, path: Path, threshold: float) -> tuple[sitk.Image, str]:
+    """A probability (or any intensity) map made binary: voxels ≥ ``threshold`` are the tumour."""
+    binary = sitk.GetArrayViewFromImage(image) >= threshold
+    if not binary.any():
+        raise MaskError(f"No voxel of the mask {path} reaches {threshold:g}; give a lower --mask-threshold.")
+    return _binary_like(image, binary), f"voxels ≥ {threshold:g}"
 
 
 def _select_label(image: sitk.Image, path: Path, label: int | None) -> tuple[sitk.Image, str]:
     array = sitk.GetArrayViewFromImage(image)
-    present = [int(v) for v in np.unique(array) if v != 0]
+    values = np.unique(array)
+    if array.dtype.kind == "f" and not np.all(np.isfinite(values)):
+        raise MaskError(f"The mask {path} holds NaN or infinite values; export it again.")
+    if array.dtype.kind == "f" and np.any(values != np.round(values)):
+        raise MaskError(
+            f"The mask {path} holds fractional values ({values.min():g}…{values.max():g}): it looks like a "
+            "probability map, not labels; give --mask-threshold 0.5 to take the voxels ≥ 0.5 as the tumour."
+        )
+    present = [int(v) for v in values if v != 0]
     if not present:
         raise MaskError(f"The mask {path} is empty: it labels no voxel. Draw the tumour, then run again.")
     if label is None:

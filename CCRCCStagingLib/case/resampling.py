@@ -42,6 +42,10 @@ from ..core.settings import INTERPOLATION_MODES
 #: Source voxels of margin around a crop before B-spline resampling (see the module docstring).
 SOURCE_MARGIN = {sitk.sitkBSpline: 48, sitk.sitkLinear: 2, sitk.sitkNearestNeighbor: 2}
 
+#: The 1 mm box around the tumour may hold at most this many voxels (400³: a 40 cm tumour with its margins; the box
+#: is held in double precision, 0.5 GB at this size). Beyond it the geometry or resampledPixelSpacing is implausible.
+MAX_BOX_VOXELS = 400**3
+
 #: A resampled double this close to an integer is a tie: its truncation depends on the last bits of ITK's arithmetic.
 TIE_TOLERANCE = 1e-9
 
@@ -336,6 +340,7 @@ class RegionSampler:
             return
         whole_grid = pyradiomics_grid(image, mask, settings)
         self.box = pyradiomics_grid(image, mask, settings, pad=margin).box
+        _check_box_budget(self.box)
         self.source = ResampledSource(image, self.box, settings, interpolation) if whole_grid.interpolated else None
         whole_mask = _mask_on(mask, whole_grid)
         self.whole = RegionInput(self.image_on(whole_grid.box), whole_grid.box.put(whole_mask.astype(np.uint8)))
@@ -370,6 +375,17 @@ class RegionSampler:
     def tie_fallbacks(self) -> int:
         """Regions whose image was resampled from the whole CT because their grid held ties."""
         return 0 if self.source is None else self.source.fallbacks
+
+
+def _check_box_budget(box: GridBox) -> None:
+    """Refuse before allocating a box no real case needs (a tiny resampledPixelSpacing, an absurd voxel size)."""
+    voxels = int(np.prod(box.size, dtype=np.int64))
+    if voxels > MAX_BOX_VOXELS:
+        raise SettingsError(
+            f"The resampled box around the tumour would hold {' × '.join(map(str, box.size))} voxels at "
+            f"{' × '.join(f'{s:g}' for s in box.spacing)} mm (more than {MAX_BOX_VOXELS:,}): the parameter file's "
+            "resampledPixelSpacing or the image's voxel size is implausible; check both."
+        )
 
 
 def _image_box(image: sitk.Image) -> GridBox:

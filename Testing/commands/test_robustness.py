@@ -65,7 +65,7 @@ def test_missing_truncated_and_non_image_files(case, tmp_path: Path) -> None:
     data = case["ct"].read_bytes()
     truncated = tmp_path / "truncated.nrrd"
     truncated.write_bytes(data[: len(data) // 2])
-    assert "cannot be read" in _error_line(_analyze(case, tmp_path, image=truncated))
+    assert "is truncated" in _error_line(_analyze(case, tmp_path, image=truncated))
     text = tmp_path / "notes.nrrd"
     text.write_text("hello")
     assert "cannot be read" in _error_line(_analyze(case, tmp_path, mask=text))
