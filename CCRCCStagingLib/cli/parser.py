@@ -80,6 +80,15 @@ def _train_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of folds and models (default 0)")
 
 
+def _evaluate_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--trust-research-models", action="store_true",
+        help="also score every region × classifier from the folder's research/pipelines.joblib — a pickle: loading "
+        "it runs code from the file, so use this only on a model folder you trained yourself (default: the deployed "
+        "model only, read without pickle)",
+    )
+
+
 def _analyze_options(parser: argparse.ArgumentParser) -> None:
     choose = parser.add_mutually_exclusive_group()
     choose.add_argument("--label", type=int, help="label value of the tumour in the mask")
@@ -151,7 +160,7 @@ COMMANDS = (
     ("evaluate", "score another cohort with a trained model folder", "cohort:run_evaluate",
      (("model", "model folder written by 'ccrcc-staging train'"),
       ("features", "features table of the cohort (from 'extract' with the model's settings)")), "output folder",
-     None),
+     _evaluate_options),
     ("phantoms", "write synthetic CT cases (a cohort with a manifest, or the sample)", "synthetic:run_phantoms", (),
      "output folder", _phantoms_options),
     ("radiogenomics", "WGCNA gene modules against the Radscore, with GO/KEGG enrichment (offline)",

@@ -8,10 +8,11 @@ from pathlib import Path
 
 from ..core.settings import Settings
 from ..model.bundle import REPORT
-from ..reports.training import render_training_report
+from ..reports.training.render import render_training_report
 from ..training.classifiers import CLASSIFIERS
 from ..training.cohort import extract_cohort
-from ..training.train import EVALUATION_REPORT, TrainingSettings, evaluate, train
+from ..training.evaluation import EVALUATION_REPORT, evaluate
+from ..training.train import TrainingSettings, train
 from .common import settings_from
 
 
@@ -48,7 +49,7 @@ def run_train(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     """``evaluate``: score another cohort with a trained model folder, then render its report."""
     out_dir = Path(args.out)
-    summary = evaluate(Path(args.model), Path(args.features), out_dir)
+    summary = evaluate(Path(args.model), Path(args.features), out_dir, args.trust_research_models)
     render_training_report(summary, out_dir / EVALUATION_REPORT)
     print(f"{len(summary['metrics'])} metric rows → {out_dir / 'metrics.csv'}")
     return 0

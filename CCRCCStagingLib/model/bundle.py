@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,19 +52,42 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+#: Largest size of each file read from a model folder (bytes), checked before it is read.
+MAX_FILE_BYTES = {MANIFEST: 1 << 20, MODEL: 64 << 20, ARRAYS: 256 << 20, HABITATS: 1 << 20, MODEL_CARD: 1 << 20}
+MAX_MANIFEST_FILES = 100
+
+
 def verify(model_dir: Path, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, Any]:
     """Check a model folder against its manifest (``optional`` files only when the manifest lists them); return
-    the manifest. Every failure names what to do."""
+    the manifest. Every file it vouches for must be a regular file inside the folder (no link, no ``..``); every
+    failure names what to do."""
     if not model_dir.is_dir():
         raise ModelBundleError(f"The model folder {model_dir} does not exist; give a folder written by 'ccrcc-staging train'.")
+    manifest = _read_manifest(model_dir)
+    files = manifest["files"]
+    for name in (*required, *(name for name in optional if name in files)):
+        if name not in files:
+            raise ModelBundleError(f"The model folder {model_dir} lacks {name}; copy the whole folder again.")
+        path = safe_member(model_dir, name)
+        if sha256(path) != files[name]:
+            raise ModelBundleError(
+                f"{path} does not match its checksum: the model was changed or damaged after training. "
+                "Copy it again or retrain."
+            )
+    return manifest
+
+
+def _read_manifest(model_dir: Path) -> dict[str, Any]:
     try:
-        manifest = json.loads((model_dir / MANIFEST).read_text())
-    except FileNotFoundError:
+        path = safe_member(model_dir, MANIFEST)
+    except ModelBundleError:
         raise ModelBundleError(
             f"{model_dir} has no {MANIFEST}: it is not a CCRCCStaging model folder (train one with 'ccrcc-staging train')."
         ) from None
-    except (OSError, json.JSONDecodeError) as error:
-        raise ModelBundleError(f"The manifest of {model_dir} is damaged ({error}); copy the model folder again.") from error
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelBundleError(f"The manifest of {model_dir} is damaged ({error}); copy the model folder again.") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ModelBundleError(f"{model_dir} is not a CCRCCStaging model folder (foreign manifest).")
     if manifest.get("format_version") != FORMAT_VERSION:
@@ -71,16 +95,37 @@ def verify(model_dir: Path, required: tuple[str, ...], optional: tuple[str, ...]
             f"{model_dir} has model format {manifest.get('format_version')} but this version of CCRCCStaging reads format "
             f"{FORMAT_VERSION} ({manifest.get('written_by', 'unknown writer')}); update CCRCCStaging or retrain the model."
         )
-    files = manifest.get("files", {})
-    for name in (*required, *(name for name in optional if name in files)):
-        if name not in files or not (model_dir / name).is_file():
-            raise ModelBundleError(f"The model folder {model_dir} lacks {name}; copy the whole folder again.")
-        if sha256(model_dir / name) != files[name]:
-            raise ModelBundleError(
-                f"{model_dir / name} does not match its checksum: the model was changed or damaged after training. "
-                "Copy it again or retrain."
-            )
+    files = manifest.get("files")
+    if (
+        not isinstance(files, dict) or len(files) > MAX_MANIFEST_FILES
+        or not all(isinstance(k, str) and isinstance(v, str) and len(v) == 64 for k, v in files.items())
+    ):
+        raise ModelBundleError(f"The manifest of {model_dir} is damaged (its file list); copy the model folder again.")
     return manifest
+
+
+def safe_member(model_dir: Path, name: str) -> Path:
+    """``model_dir / name`` when it is a regular file inside the folder: not a link, no ``..``, no absolute path,
+    not larger than this file may be. A folder is untrusted input: nothing outside it is ever read through it."""
+    relative = Path(name)
+    if relative.is_absolute() or ".." in relative.parts or not relative.parts or "\\" in name:
+        raise ModelBundleError(f"The model folder {model_dir} names a file outside itself ({name!r}); it is not safe to use.")
+    path = model_dir / relative
+    for part in [model_dir / Path(*relative.parts[: i + 1]) for i in range(len(relative.parts))]:
+        if part.is_symlink():
+            raise ModelBundleError(
+                f"{part} is a link; a model folder must hold its files itself. Copy the folder without links."
+            )
+    try:
+        info = path.lstat()
+    except OSError:
+        raise ModelBundleError(f"The model folder {model_dir} lacks {name}; copy the whole folder again.") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ModelBundleError(f"{path} is not a regular file; a model folder holds only files. Copy it again.")
+    limit = MAX_FILE_BYTES.get(name)
+    if limit is not None and info.st_size > limit:
+        raise ModelBundleError(f"{path} is {info.st_size:,} bytes, far larger than a model's {name}; it is not a model file.")
+    return path
 
 
 @dataclass(frozen=True)
@@ -97,20 +142,21 @@ class Prediction:
 class DeployedModel:
     """The deployed model evaluated with NumPy only: z-score → classifier → calibrated probability; Radscore."""
 
-    def __init__(self, model_dir: Path, description: dict[str, Any], arrays: dict[str, np.ndarray], sha: str) -> None:
+    def __init__(
+        self, model_dir: Path, description: dict[str, Any], arrays: dict[str, np.ndarray], sha: str,
+        habitat_model: dict[str, Any], listed_files: tuple[str, ...] = (),
+    ) -> None:
         self.model_dir = model_dir
         self.description = description
         self.arrays = arrays
         self.sha256 = sha
+        self.habitat_model = habitat_model
+        self.listed_files = listed_files
 
     @property
     def features(self) -> list[str]:
         """Region-prefixed names of the features the model needs (the targeted extraction list)."""
         return list(self.description["features"])
-
-    @property
-    def habitat_model(self) -> dict[str, Any]:
-        return json.loads((self.model_dir / HABITATS).read_text())
 
     @property
     def extraction_settings(self) -> dict[str, Any]:
@@ -127,9 +173,13 @@ class DeployedModel:
         }
 
     def card_text(self) -> str:
-        """The model card (Markdown), or a one-line stand-in when the folder has none."""
-        path = self.model_dir / MODEL_CARD
-        return path.read_text() if path.is_file() else f"Model {self.description['id']}: no model card."
+        """The model card (Markdown) when the manifest vouches for one, else a one-line stand-in."""
+        if MODEL_CARD not in self.listed_files:
+            return f"Model {self.description['id']}: no model card."
+        try:
+            return safe_member(self.model_dir, MODEL_CARD).read_text(errors="replace")
+        except OSError:
+            return f"Model {self.description['id']}: the model card cannot be read."
 
     def z_scores(self, values: dict[str, float]) -> np.ndarray:
         missing = [name for name in self.features if name not in values or not np.isfinite(values[name])]
@@ -174,13 +224,33 @@ class DeployedModel:
 
 
 def load_deployed_model(model_dir: Path) -> DeployedModel:
-    """Verify and load the deployed model of a folder (no pickle, no code from the file)."""
+    """Verify and load the deployed model of a folder: no pickle, no code from the file, every value checked."""
+    from .validation import check_arrays, check_description, check_habitat_model
+
     model_dir = Path(model_dir)
-    verify(model_dir, DEPLOY_FILES, optional=(MODEL_CARD,))
+    manifest = verify(model_dir, DEPLOY_FILES, optional=(MODEL_CARD,))
+    description = _read_json(model_dir, MODEL)
+    check_description(description, model_dir / MODEL)
     try:
-        description = json.loads((model_dir / MODEL).read_text())
-        with np.load(model_dir / ARRAYS, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-    except (OSError, ValueError, json.JSONDecodeError) as error:
-        raise ModelBundleError(f"The model in {model_dir} cannot be read ({error}); copy it again or retrain.") from error
-    return DeployedModel(model_dir, description, arrays, sha256(model_dir / MANIFEST))
+        with np.load(safe_member(model_dir, ARRAYS), allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files[:32]}
+    except (OSError, ValueError, EOFError, KeyError) as error:
+        raise ModelBundleError(f"The model arrays in {model_dir} cannot be read ({error}); copy it again or retrain.") from None
+    check_arrays(arrays, description, model_dir / ARRAYS)
+    habitat_model = _read_json(model_dir, HABITATS)
+    check_habitat_model(habitat_model, model_dir / HABITATS)
+    return DeployedModel(
+        model_dir, description, arrays, sha256(model_dir / MANIFEST), habitat_model, tuple(manifest["files"])
+    )
+
+
+def _read_json(model_dir: Path, name: str) -> Any:
+    try:
+        return json.loads(safe_member(model_dir, name).read_text(), parse_constant=_no_constant)
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise ModelBundleError(f"{model_dir / name} cannot be read ({error}); copy the model folder again.") from None
+
+
+def _no_constant(name: str) -> float:
+    """JSON's NaN/Infinity extensions are refused: a model holds finite numbers."""
+    raise ValueError(f"{name} is not a number a model may hold")

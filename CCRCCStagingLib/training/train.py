@@ -205,7 +205,7 @@ def train_models(table: pd.DataFrame, settings: TrainingSettings) -> TrainingRes
         "title": "CCRCCStaging training report",
         "created": datetime.datetime.now().isoformat(timespec="seconds"),
         "training_settings": asdict(settings),
-        "cohort": _cohort_summary(table, failures),
+        "cohort": cohort_summary(table, failures),
         "regions": [*regions, "mix"],
         "mix_subregion": mix_subregion,
         "selection": {region: _selection_summary(selection, columns[region]) for region, selection in selections.items()},
@@ -236,9 +236,9 @@ def evaluation_summary(result: TrainingResult, table: pd.DataFrame) -> dict[str,
         for (region, name), model in result.models.items():
             if region == "all":
                 continue
-            _record(metrics, roc, region, name, split, y, model.probability(part), model.threshold)
+            record_metrics(metrics, roc, region, name, split, y, model.probability(part), model.threshold)
         for region in regions:
-            _record(metrics, roc, region, VOLUME_BASELINE, split, y, baseline.probability(part), baseline.threshold)
+            record_metrics(metrics, roc, region, VOLUME_BASELINE, split, y, baseline.probability(part), baseline.threshold)
     columns = result.columns["mix"]
     scores = radscore(result.selections["mix"], table, columns)
     lasso = result.selections["mix"].named_steps["lasso"]
@@ -257,11 +257,11 @@ def evaluation_summary(result: TrainingResult, table: pd.DataFrame) -> dict[str,
                 for c, s, v, g in zip(table["case_id"], table["split"], scores, table["group"])
             ],
         },
-        "survival": _survival(table, scores >= result.radscore_cutoff),
+        "survival": survival_summary(table, scores >= result.radscore_cutoff),
     }
 
 
-def _record(metrics: list, roc: dict, region: str, name: str, split: str, y, probability, threshold: float) -> None:
+def record_metrics(metrics: list, roc: dict, region: str, name: str, split: str, y, probability, threshold: float) -> None:
     row = classification_metrics(y, probability, threshold)
     metrics.append({"region": region, "classifier": name, "split": split, **row})
     fpr, tpr, _ = roc_curve(y, probability)
@@ -270,7 +270,7 @@ def _record(metrics: list, roc: dict, region: str, name: str, split: str, y, pro
     }
 
 
-def _survival(table: pd.DataFrame, high_risk: np.ndarray) -> dict[str, Any]:
+def survival_summary(table: pd.DataFrame, high_risk: np.ndarray) -> dict[str, Any]:
     """Kaplan–Meier and log-rank by Radscore risk group, for all cases with follow-up and per split."""
     if "os_time" not in table or "os_event" not in table:
         return {}
@@ -330,7 +330,7 @@ def _selection_summary(selection: Pipeline, columns: list[str]) -> dict[str, Any
     }
 
 
-def _cohort_summary(table: pd.DataFrame, failures: list[dict[str, str]]) -> dict[str, Any]:
+def cohort_summary(table: pd.DataFrame, failures: list[dict[str, str]]) -> dict[str, Any]:
     by_split = {
         split: {"n": int((table["split"] == split).sum()), "n_high": int(((table["split"] == split) & (table["group"] == "high")).sum())}
         for split in SPLITS
@@ -383,29 +383,3 @@ def train(
         report=report,
     )
     return result
-
-
-#: ``evaluate``'s summary and report file names in its output folder.
-EVALUATION_SUMMARY = "evaluation_summary.json"
-EVALUATION_REPORT = "evaluation_report.html"
-
-
-def evaluate(model_dir: Path, features_csv: Path, out_dir: Path) -> dict[str, Any]:
-    """``ccrcc-staging evaluate``: score another cohort (e.g. external) with every trained model, unchanged; write
-    the summary and tables into ``out_dir`` and return the summary (the command renders the report)."""
-    from ..model import bundle
-    from .cohort import read_features
-
-    result = bundle_writer.load_research_models(model_dir)
-    table = read_features(features_csv)
-    missing = [c for c in result.columns["mix"] if c not in table.columns]
-    if missing:
-        raise ManifestError(f"{features_csv} lacks {len(missing)} feature(s) the model needs, e.g. {missing[:3]}.")
-    summary = {**result.summary, **evaluation_summary(result, table)}
-    summary["title"] = f"CCRCCStaging evaluation of {features_csv.name}"
-    summary["cohort"] = _cohort_summary(*usable_cases(table))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / EVALUATION_SUMMARY).write_text(json.dumps(summary, default=str) + "\n")
-    pd.DataFrame(summary["metrics"]).to_csv(out_dir / bundle.METRICS, index=False)
-    bundle_writer.write_radscores_csv(summary, out_dir / bundle.RADSCORES)
-    return summary

@@ -102,7 +102,8 @@ def test_model_folder_round_trip_and_numpy_evaluator_equals_sklearn(tmp_path) ->
 
 
 def test_evaluate_scores_another_cohort_with_the_trained_models(tmp_path) -> None:
-    from CCRCCStagingLib.training.train import evaluate, train
+    from CCRCCStagingLib.training.evaluation import evaluate
+    from CCRCCStagingLib.training.train import train
 
     train(_write_features(tmp_path, features_table(seed=4)), tmp_path / "model", FAST)
     other = features_table(seed=5)
@@ -110,9 +111,36 @@ def test_evaluate_scores_another_cohort_with_the_trained_models(tmp_path) -> Non
     other_path = tmp_path / "other.csv"
     other.to_csv(other_path, index=False)
 
-    summary = evaluate(tmp_path / "model", other_path, tmp_path / "evaluation")
+    summary = evaluate(tmp_path / "model", other_path, tmp_path / "evaluation", trust_research_models=True)
 
     assert _auc(summary, "mix", "svm", "external") > 0.8
     assert not (tmp_path / "evaluation" / "evaluation_report.html").exists()  # the command renders it
     radscores = pd.read_csv(tmp_path / "evaluation" / "radscores.csv", dtype={"case_id": str})
     assert sorted(radscores["case_id"]) == sorted(other["case_id"].astype(str))
+
+
+def test_evaluate_by_default_scores_with_the_deployed_model_and_never_unpickles(tmp_path, monkeypatch) -> None:
+    """The safe default: the deployed model's probabilities (those of ``analyze``), no pickle loaded."""
+    import pickle
+
+    from CCRCCStagingLib.model.bundle import load_deployed_model
+    from CCRCCStagingLib.training.evaluation import evaluate
+    from CCRCCStagingLib.training.train import train
+
+    train(_write_features(tmp_path, features_table(seed=4)), tmp_path / "model", FAST)
+    other = features_table(seed=5).assign(split="external")
+    other.to_csv(tmp_path / "other.csv", index=False)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a pickle was loaded")
+
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    summary = evaluate(tmp_path / "model", tmp_path / "other.csv", tmp_path / "evaluation")
+
+    model = load_deployed_model(tmp_path / "model")
+    expected = [model.predict(row).radscore for row in other.to_dict("records")]
+    scores = [s["radscore"] for s in summary["radscore"]["scores"]]
+    np.testing.assert_allclose(scores, expected, rtol=1e-12)
+    assert [m["classifier"] for m in summary["metrics"]] == [model.description["classifier"]]
+    assert _auc(summary, "mix", model.description["classifier"], "external") > 0.8

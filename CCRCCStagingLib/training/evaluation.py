@@ -1,0 +1,88 @@
+"""``evaluate``: another cohort (an external one, say) scored with a trained model folder, unchanged.
+
+By default only the deployed model is used, read the safe way (JSON + NumPy, every value checked, no code from the
+folder): its probability, threshold, Radscore and risk group for every case — the very numbers ``analyze`` gives —
+and its metrics per split. The research pipelines of every region × classifier are a pickle, and unpickling runs
+code from the file: they are loaded only with ``trust_research_models=True`` (``--trust-research-models``), for a
+folder you trained yourself.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..core.errors import ManifestError
+from ..model import bundle
+from ..model.bundle import DeployedModel, load_deployed_model
+from . import bundle_writer
+from .cohort import read_features
+from .manifest import SPLITS
+from .train import cohort_summary, record_metrics, survival_summary, evaluation_summary, labels, usable_cases
+
+#: ``evaluate``'s summary and report file names in its output folder.
+EVALUATION_SUMMARY = "evaluation_summary.json"
+EVALUATION_REPORT = "evaluation_report.html"
+
+
+def evaluate(model_dir: Path, features_csv: Path, out_dir: Path, trust_research_models: bool = False) -> dict[str, Any]:
+    """Score the cohort of ``features_csv``; write the summary and tables into ``out_dir`` and return the summary (the
+    command renders the report)."""
+    table = read_features(features_csv)
+    if trust_research_models:
+        result = bundle_writer.load_research_models(model_dir)
+        _require_columns(table, result.columns["mix"], features_csv)
+        summary = {**result.summary, **evaluation_summary(result, table)}
+    else:
+        model = load_deployed_model(model_dir)
+        _require_columns(table, model.features, features_csv)
+        summary = deployed_evaluation_summary(model, table)
+    summary["title"] = f"CCRCCStaging evaluation of {features_csv.name}"
+    summary["cohort"] = cohort_summary(*usable_cases(table))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / EVALUATION_SUMMARY).write_text(json.dumps(summary, default=str) + "\n")
+    pd.DataFrame(summary["metrics"]).to_csv(out_dir / bundle.METRICS, index=False)
+    bundle_writer.write_radscores_csv(summary, out_dir / bundle.RADSCORES)
+    return summary
+
+
+def _require_columns(table: pd.DataFrame, columns: list[str], features_csv: Path) -> None:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ManifestError(f"{features_csv} lacks {len(missing)} feature(s) the model needs, e.g. {missing[:3]}.")
+
+
+def deployed_evaluation_summary(model: DeployedModel, table: pd.DataFrame) -> dict[str, Any]:
+    """Metrics, ROC, Radscore and survival of the deployed model on every split present in ``table``."""
+    table, _ = usable_cases(table)
+    predictions = [model.predict({name: float(row[name]) for name in model.features}) for _, row in table.iterrows()]
+    probability = np.array([p.probability_high for p in predictions])
+    scores = np.array([p.radscore for p in predictions])
+    classifier = model.description["classifier"]
+    metrics, roc = [], {}
+    for split in [s for s in SPLITS if (table["split"] == s).any()]:
+        selector = (table["split"] == split).to_numpy()
+        y = labels(table[selector])
+        if len(set(y)) == 2:  # AUC needs both groups
+            record_metrics(metrics, roc, "mix", classifier, split, y, probability[selector], predictions[0].threshold)
+    cutoff = float(model.description["radscore"]["cutoff"])
+    return {
+        "deployed": {"region": "mix", "classifier": classifier, "model": model.identity()},
+        "metrics": metrics,
+        "roc": roc,
+        "radscore": {
+            "region": "mix",
+            "intercept": float(model.description["radscore"]["intercept"]),
+            "coefficients": dict(zip(model.features, model.arrays["radscore_coef"].tolist())),
+            "cutoff": cutoff,
+            "scores": [
+                {"case_id": str(c), "split": s, "radscore": float(v), "group": g, "risk": "high" if v >= cutoff else "low"}
+                for c, s, v, g in zip(table["case_id"], table["split"], scores, table["group"])
+            ],
+        },
+        "survival": survival_summary(table, scores >= cutoff),
+    }
