@@ -88,7 +88,7 @@ def _check_classifier_fields(description: Mapping, path: Path) -> None:
 
 
 def _check_training_statistics(description: Mapping, features: list[str], path: Path) -> None:
-    for field, low in (("training_feature_mean", -np.inf), ("training_feature_sd", 0.0)):
+    for field, low in (("training_feature_mean", -np.inf), ("training_feature_sd", 1e-300)):
         values = description.get(field)
         if not isinstance(values, Mapping) or set(values) != set(features):
             raise invalid(path, field, "one number per selected feature")
