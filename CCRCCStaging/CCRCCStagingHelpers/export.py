@@ -15,6 +15,10 @@ import tempfile
 from pathlib import Path
 
 from . import AnalysisError, ReportExistsError
+from .results import caseResult  # first: importing it makes CCRCCStagingLib importable in a source checkout
+
+from CCRCCStagingLib.core.errors import CCRCCStagingError  # noqa: E402
+from CCRCCStagingLib.core.privacy import PLACEHOLDER, remove_identifiers  # noqa: E402
 
 #: The analysis folder's files (CCRCCStagingLib.core.files.ANALYSIS_FILES; a test checks): the report's inputs, and the
 #: machine-readable part of the exported report.
@@ -23,52 +27,23 @@ RESULT_FILE = "result.json"
 FEATURES_FILE = "features.csv"
 #: What ``ccrcc-staging report`` writes, per format.
 REPORT_FORMATS = {"html": "report.html", "pdf": "report.pdf"}
-#: The case ID written instead of the real one when identifiers are left out.
-ANONYMOUS_CASE_ID = "anonymous"
-IDENTIFIERS_LEFT_OUT = "[identifiers left out]"
 STAGING_PREFIX = ".ccrcc-report-"
 
 
 def exportedResult(result, includeIdentifiers):
-    """``result.json`` as exported. Without identifiers, the case ID (the CT's name in Slicer, which may be the
-    patient's) and the input paths (which contain it) are replaced wherever they occur, also inside warnings."""
-    if includeIdentifiers:
-        return result
-    inputs = result.get("inputs", {})
-    known = []
-    for key in ("image", "mask"):
-        if inputs.get(key):
-            known += [str(inputs[key]), Path(inputs[key]).name]
-    caseId = str(result.get("case_id") or "")
-    if len(caseId) >= 3:  # shorter ones would blot out ordinary words
-        known.append(caseId)
-    known = sorted(set(known), key=len, reverse=True)
-
-    def redact(value):
-        if isinstance(value, str):
-            for text in known:
-                value = value.replace(text, IDENTIFIERS_LEFT_OUT)
-            return value
-        if isinstance(value, dict):
-            return {key: redact(item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [redact(item) for item in value]
-        return value
-
-    exported = redact(result)
-    exported["case_id"] = ANONYMOUS_CASE_ID
-    for key in ("image", "mask"):
-        if key in exported.get("inputs", {}):
-            exported["inputs"][key] = IDENTIFIERS_LEFT_OUT
-    return exported
+    """``result.json`` as exported. Without identifiers, what the library's one identifier removal removes
+    (``CCRCCStagingLib.core.privacy``: the case ID, the CT's name in Slicer, which may be the patient's; the input
+    paths; any other path) is replaced by its placeholder wherever it occurs, also inside warnings."""
+    return result if includeIdentifiers else remove_identifiers(result)
 
 
 def caseIdentity(result):
     """What tells two cases apart: the case ID, the CT's geometry and the tumour's voxel count. A re-analysis of
     the same case (other model or settings) has the same identity; another patient's CT does not."""
-    inputs = result.get("inputs", {})
-    return (result.get("case_id"), json.dumps(inputs.get("image_geometry"), sort_keys=True),
-            result.get("regions", {}).get("whole", {}).get("voxels"))
+    typed = caseResult(result)
+    geometry = typed.inputs.image_geometry
+    return (typed.case_id, json.dumps(geometry.to_dict() if geometry else None, sort_keys=True),
+            typed.voxels("whole"))
 
 
 def reportConflict(folder, result, includeIdentifiers=True):
@@ -79,13 +54,13 @@ def reportConflict(folder, result, includeIdentifiers=True):
     if not present:
         return None
     try:
-        existing = json.loads((folder / RESULT_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        existing = caseResult(json.loads((folder / RESULT_FILE).read_text(encoding="utf-8")))
+    except (OSError, ValueError, CCRCCStagingError):
         existing = None
-    if isinstance(existing, dict):
+    if existing is not None:
         if caseIdentity(existing) == caseIdentity(exportedResult(result, includeIdentifiers)):
             return None
-        what = f'the report of another case ("{existing.get("case_id", "?")}")'
+        what = f'the report of another case ("{existing.case_id or "?"}")'
     else:
         what = "report files of another analysis"
     return f"The folder {folder} already holds {what}: {', '.join(present)}."
@@ -112,7 +87,7 @@ def _anonymisedFeatures(text):
     if rows and "case_id" in rows[0]:
         column = rows[0].index("case_id")
         for row in rows[1:]:
-            row[column] = ANONYMOUS_CASE_ID
+            row[column] = PLACEHOLDER
     output = io.StringIO(newline="")
     csv.writer(output, lineterminator="\r\n").writerows(rows)  # as csv.DictWriter wrote it
     return output.getvalue()

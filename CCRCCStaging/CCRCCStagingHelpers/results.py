@@ -1,14 +1,40 @@
 """What the panel shows: texts from ``result.json``, segment names and colours, features from ``features.csv``,
 and the region settings of a model folder (read from its ``model.json``, plain JSON: nothing of the model is run
-in Slicer's process)."""
+in Slicer's process).
+
+The result is read through the library's typed schema and the segments take the library's one palette (the
+report's and the DICOM SEG's colours): ``CCRCCStagingLib.core``'s schema, palette and privacy modules, which need
+only the standard library, are the part of the library loaded into Slicer's process; everything else runs in the
+CLI's child process.
+"""
 
 import csv
+import importlib.util
 import json
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import AnalysisError
+
+
+def _makeLibraryImportable():
+    """Put the folder holding ``CCRCCStagingLib`` on sys.path when it is not importable yet: it lies beside the module
+    in the installed extension (Slicer's module folder, on the path already), one level up in a source checkout."""
+    if importlib.util.find_spec("CCRCCStagingLib") is not None:
+        return
+    moduleDir = Path(__file__).resolve().parents[1]
+    for candidate in (moduleDir, moduleDir.parent):
+        if (candidate / "CCRCCStagingLib" / "__init__.py").is_file():
+            sys.path.append(str(candidate))
+            return
+
+
+_makeLibraryImportable()
+
+from CCRCCStagingLib.core import palette  # noqa: E402
+from CCRCCStagingLib.core.schema import CaseResult  # noqa: E402
 
 DEMONSTRATION_MODEL_NOTICE = "Demonstration model, not for clinical use."
 NO_MODEL_TEXT = "No prediction: this result was computed without a model."
@@ -22,50 +48,50 @@ BUNDLED_MODEL_ID = "ccrcc-demo-synthetic-v1"
 MODEL_MANIFEST = "manifest.json"
 MODEL_DESCRIPTION = "model.json"
 
-# Okabe-Ito colours: told apart by colour-blind readers too, and fixed so that Habitat k looks the same in
-# every case. The shell gets the yellow that none of the habitats uses.
-HABITAT_COLORS = ((0.90, 0.62, 0.00), (0.34, 0.71, 0.91), (0.00, 0.62, 0.45), (0.80, 0.47, 0.65))
-PERITUMORAL_COLOR = (0.94, 0.89, 0.26)
-
 _HABITAT_REGION = re.compile(r"^sub(\d+)$")
+
+
+def caseResult(result):
+    """The typed result (``CCRCCStagingLib.core.schema.CaseResult``) of a ``result.json`` dict (or the typed result
+    itself)."""
+    return result if isinstance(result, CaseResult) else CaseResult.from_dict(result)
 
 
 def resultSummary(result):
     """Texts for the Results panel from a ``result.json`` dict; None for what the result does not hold.
 
-    The prediction keys (``t_stage_group``, ``radscore`` …) are present only when a model predicted; ``model``
-    whenever one was used (also when the prediction was withheld, with ``prediction_withheld`` giving why).
+    The prediction (group, probability, Radscore …) is there only when a model predicted; the model whenever one was
+    used (also when the prediction was withheld, with the reason).
     """
+    typed = caseResult(result)
     summary = {"tStage": None, "radscore": None, "notice": None, "model": None, "noPrediction": None}
-    if "t_stage_group" in result:
-        group = {"low": "T1–T2", "high": "T3–T4"}[result["t_stage_group"]]
-        summary["tStage"] = (f"{group} (P(T3–T4) = {result['probability_high']:.2f}, "
-                             f"threshold {result['threshold']:.2f})")
-    if "radscore" in result:
-        summary["radscore"] = (f"{result['radscore']:.3f} (cutoff {result['radscore_cutoff']:.3f}): "
-                               f"{result['risk_group']}-risk group")
-    if "prediction_withheld" in result:
-        summary["noPrediction"] = f"Prediction withheld: {result['prediction_withheld']}"
-    elif "t_stage_group" not in result:
+    prediction = typed.prediction
+    if prediction is not None:
+        group = {"low": "T1–T2", "high": "T3–T4"}[prediction.t_stage_group]
+        summary["tStage"] = f"{group} (P(T3–T4) = {prediction.probability_high:.2f}, threshold {prediction.threshold:.2f})"
+        if prediction.radscore is not None:
+            summary["radscore"] = (f"{prediction.radscore:.3f} (cutoff {prediction.radscore_cutoff:.3f}): "
+                                   f"{prediction.risk_group}-risk group")
+    if typed.prediction_withheld is not None:
+        summary["noPrediction"] = f"Prediction withheld: {typed.prediction_withheld}"
+    elif prediction is None:
         summary["noPrediction"] = NO_MODEL_TEXT
-    model = result.get("model")
-    if model:
-        sha = model.get("sha256", "")
-        summary["model"] = model.get("id", "?") + (f" (SHA-256 {sha[:12]}…)" if sha else "")
-        if model.get("demonstration", True):  # unless a model says it is not a demonstration model
+    if typed.model is not None:
+        sha = typed.model.sha256
+        summary["model"] = typed.model.id + (f" (SHA-256 {sha[:12]}…)" if sha else "")
+        if typed.model.demonstration:  # unless a model says it is not a demonstration model
             summary["notice"] = DEMONSTRATION_MODEL_NOTICE
-    summary["habitats"] = str(result["habitats_k"])
-    marginMm = resultMarginMm(result)
+    summary["habitats"] = str(typed.habitats_k)
     summary["volumes"] = ", ".join(
-        f"{regionDisplayName(region, marginMm)} {values['volume_ml']:.2f} mL"
-        for region, values in sorted(result["regions"].items(), key=lambda item: _regionOrder(item[0])))
-    summary["warnings"] = "\n".join(result["warnings"]) if result.get("warnings") else None
+        f"{regionDisplayName(region, typed.margin_mm)} {stats.volume_ml:.2f} mL"
+        for region, stats in sorted(typed.regions.items(), key=lambda item: _regionOrder(item[0])))
+    summary["warnings"] = "\n".join(typed.warnings) if typed.warnings else None
     return summary
 
 
 def resultMarginMm(result):
     """The shell width the result was computed with (the model's when a model was used)."""
-    return float(result.get("settings", {}).get("margin_mm", 3.0))
+    return caseResult(result).margin_mm
 
 
 def regionDisplayName(region, marginMm):
@@ -77,10 +103,8 @@ def regionDisplayName(region, marginMm):
 
 
 def regionColor(region):
-    habitat = _HABITAT_REGION.match(region)
-    if habitat:
-        return HABITAT_COLORS[(int(habitat.group(1)) - 1) % len(HABITAT_COLORS)]
-    return PERITUMORAL_COLOR
+    """(red, green, blue) in 0…1 of a habitat (``subK``) or the shell (``peri``): the library's palette."""
+    return palette.rgb(palette.region_colour(region))
 
 
 def _regionOrder(region):
@@ -93,12 +117,13 @@ def _regionOrder(region):
 
 def readFeatureRows(path, result):
     """(region, feature, value) rows from features.csv, whose columns are ``<region>_<feature>``."""
+    regions = caseResult(result).regions
     with open(path, newline="", encoding="utf-8") as file:
         header, values = list(csv.reader(file))[:2]
     rows = []
     for column, value in zip(header, values):
         region, _separator, feature = column.partition("_")
-        if region in result["regions"]:  # skips identifiers such as case_id
+        if region in regions:  # skips identifiers such as case_id
             rows.append((region, feature, float(value) if value else float("nan")))
     return rows
 

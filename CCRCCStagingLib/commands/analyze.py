@@ -98,7 +98,7 @@ def run_demo(args: argparse.Namespace) -> int:
 def write_report_files(result_dir: Path, formats: str, include_identifiers: bool, dicom_seg: bool) -> None:
     """The per-case report (``none`` for no report) and, on request, the DICOM SEG of the regions."""
     if formats != "none":
-        from ..reports.case_report import render_report
+        from ..reports.case.render import render_report
 
         for path in render_report(result_dir, formats, include_identifiers=include_identifiers):
             print(f"report: {path}")

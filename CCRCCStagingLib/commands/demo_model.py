@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model.bundle import MODEL_CARD, SUMMARY
-from ..reports.training import render_training_report
+from ..reports.training.render import render_training_report
 from ..training.bundle_writer import copy_deployable
 from ..core.settings import BUNDLED_MODEL_DIR
 from ..training.cohort import extract_cohort
@@ -46,7 +46,7 @@ def build_demo_model(
     )
     card = {"training_data": training_data, "intended_use": INTENDED_USE, "demonstration": True}
     train(features, work_dir / "model", TrainingSettings(seed=seed), card=card, model_id=DEMO_MODEL_ID,
-          report=render_training_report)
+          report=render_training_report, overwrite=True)  # its own working folder, rebuilt every time
     summary = json.loads((work_dir / "model" / SUMMARY).read_text())
     (work_dir / "model" / MODEL_CARD).write_text(model_card(summary, training_data, n, seed))
     copy_deployable(work_dir / "model", out_dir)

@@ -3,7 +3,7 @@
 ``export_dicom_seg(result_dir)`` re-reads the DICOM series the analysis used (``inputs.image`` of
 ``result.json``, chosen as ``analyze`` chose it: the largest series of the folder), checks that it still has the
 analysed geometry, resamples ``regions.nrrd`` (the 1 mm box) onto the CT grid with nearest neighbour and writes
-one binary SEG instance (highdicom) with one segment per region, in the report's colours:
+one binary SEG instance (highdicom) with one segment per region, in the project's palette (core.palette):
 
 ========================  ===============================================  =================================
 segment                   segmented property category                      segmented property type
@@ -32,13 +32,17 @@ highdicom and pydicom are imported only when exporting.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..core.errors import GeometryError, InputFileError, OutputError
-from ..core.files import DICOM_SEG_FILE, REGIONS_FILE, RESULT_FILE, atomic_path
+from ..core.files import DICOM_SEG_FILE, REGIONS_FILE, atomic_path
+from ..core.palette import PERITUMORAL_COLOUR, habitat_colour
+from ..core.schema import CaseResult, Geometry, read_case_result
+
+if TYPE_CHECKING:
+    from ..case.loading import LoadedImage
 
 SERIES_NUMBER = 9901
 SERIES_DESCRIPTION = "CCRCCStaging habitats and peritumoral shell"
@@ -75,80 +79,18 @@ def export_dicom_seg(result_dir: Path, out_path: Path | None = None, series_dir:
     when the series no longer matches the analysis, :class:`OutputError` when the file cannot be written or
     does not read back as written.
     """
-    import numpy as np
-    import SimpleITK as sitk
-
     hd, pydicom = _dicom_libraries()
     result_dir = Path(result_dir)
     out_path = Path(out_path) if out_path is not None else result_dir / DICOM_SEG_FILE
-    result = _read_result(result_dir)
-    inputs = result.get("inputs", {})
-    if inputs.get("image_kind") != "dicom":
-        raise InputFileError(
-            f"DICOM SEG export needs a CT read from a DICOM series, but this analysis read the image file "
-            f"{Path(str(inputs.get('image', '?'))).name}. Analyse the DICOM series folder instead "
-            "(ccrcc-staging analyze SERIES_FOLDER MASK …); the regions of this analysis are in regions.nrrd."
-        )
-    folder = Path(series_dir) if series_dir is not None else Path(str(inputs.get("image", "")))
-    if not folder.is_dir():
-        raise InputFileError(
-            f"The DICOM series folder {folder} recorded by the analysis is not there (paths are relative to where "
-            "the analysis ran); give the folder with series_dir / --series."
-        )
-    from ..case.loading import read_image
-
-    loaded = read_image(folder)
-    if loaded.kind != "dicom" or not loaded.dicom_files:
-        raise InputFileError(f"{folder} holds no DICOM series; give the folder of the CT series that was analysed.")
-    ct = loaded.image
-    _check_geometry(ct, inputs.get("image_geometry") or {}, folder)
-
-    regions_path = result_dir / REGIONS_FILE
-    if not regions_path.is_file():
-        raise InputFileError(f"{regions_path} is missing; run 'ccrcc-staging analyze' again.")
-    regions = sitk.ReadImage(str(regions_path))
-    on_ct = sitk.Resample(regions, ct, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
-    labels = sitk.GetArrayFromImage(on_ct)  # (slices, rows, columns), slice k = dicom_files[k]
-
+    result = read_case_result(result_dir)
+    loaded = _analysed_series(result, series_dir)
     warnings: list[str] = []
-    segments = _segments(result)
-    labelmap = np.zeros(labels.shape, dtype=np.uint8)
-    kept: list[tuple[str, int, dict[str, Any]]] = []
-    for name, label, spec in segments:
-        inside = labels == label
-        if not inside.any():
-            warnings.append(f"{name} has no voxel on the CT grid (too thin after resampling); it is left out of the SEG.")
-            continue
-        kept.append((name, label, spec))
-        labelmap[inside] = len(kept)
-    if not kept:
-        raise OutputError("No region has a voxel on the CT grid; there is nothing to export as DICOM SEG.")
-
-    sources = _source_datasets(pydicom, loaded.dicom_files, folder, warnings)
-    version = (result.get("software") or {}).get("ccrcc-staging", "unknown")
-    descriptions = [
-        _segment_description(hd, number, name, spec, version) for number, (name, _, spec) in enumerate(kept, 1)
-    ]
-    seg = hd.seg.Segmentation(
-        source_images=sources,
-        pixel_array=labelmap,
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-        segment_descriptions=descriptions,
-        series_instance_uid=hd.UID(),
-        series_number=SERIES_NUMBER,
-        sop_instance_uid=hd.UID(),
-        instance_number=1,
-        manufacturer="CCRCCStaging",
-        manufacturer_model_name="CCRCCStaging",
-        software_versions=str(version),
-        device_serial_number="0",
-        content_description="GMM habitats + peritumoral shell; research use only",
-        content_label=CONTENT_LABEL,
-        series_description=SERIES_DESCRIPTION,
-    )
+    labelmap, kept = _segment_labelmap(_labels_on_ct(result_dir, loaded.image), _segments(result), warnings)
+    sources = _source_datasets(pydicom, loaded.dicom_files, loaded.path, warnings)
+    seg = _segmentation(hd, sources, labelmap, kept, result.software.get("ccrcc-staging", "unknown"))
     expected = {number: int((labelmap == number).sum()) for number in range(1, len(kept) + 1)}
-    _write_checked(hd, seg, out_path, sources, [name for name, _, _ in kept], expected)
-    return DicomSegExport(out_path, [name for name, _, _ in kept], warnings)
+    _write_checked(hd, seg, out_path, sources, [segment.name for segment in kept], expected)
+    return DicomSegExport(out_path, [segment.name for segment in kept], warnings)
 
 
 def _dicom_libraries():
@@ -163,81 +105,154 @@ def _dicom_libraries():
     return hd, pydicom
 
 
-def _read_result(result_dir: Path) -> dict[str, Any]:
-    path = result_dir / RESULT_FILE
-    if not path.is_file():
+def _analysed_series(result: CaseResult, series_dir: Path | None) -> LoadedImage:
+    """The DICOM series the analysis read (or the one given), checked to still have the analysed geometry."""
+    from ..case.loading import read_image
+
+    inputs = result.inputs
+    if not inputs.is_dicom:
         raise InputFileError(
-            f"{result_dir} is not a finished analysis folder (no result.json); run 'ccrcc-staging analyze' first."
+            f"DICOM SEG export needs a CT read from a DICOM series, but this analysis read the image file "
+            f"{Path(inputs.image or '?').name}. Analyse the DICOM series folder instead "
+            "(ccrcc-staging analyze SERIES_FOLDER MASK …); the regions of this analysis are in regions.nrrd."
         )
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise InputFileError(f"{path} cannot be read ({error}); run the analysis again.") from error
+    folder = Path(series_dir) if series_dir is not None else Path(inputs.image)
+    if not folder.is_dir():
+        raise InputFileError(
+            f"The DICOM series folder {folder} recorded by the analysis is not there (paths are relative to where "
+            "the analysis ran); give the folder with series_dir / --series."
+        )
+    loaded = read_image(folder)
+    if loaded.kind != "dicom" or not loaded.dicom_files:
+        raise InputFileError(f"{folder} holds no DICOM series; give the folder of the CT series that was analysed.")
+    _check_geometry(loaded.image, inputs.image_geometry, folder)
+    return loaded
 
 
-def _check_geometry(ct, recorded: dict[str, Any], folder: Path) -> None:
-    if not recorded:
+def _labels_on_ct(result_dir: Path, ct):
+    """``regions.nrrd`` resampled onto the CT grid (nearest neighbour) as (slices, rows, columns), slice k being
+    the series' file k."""
+    import SimpleITK as sitk
+
+    regions_path = result_dir / REGIONS_FILE
+    if not regions_path.is_file():
+        raise InputFileError(f"{regions_path} is missing; run 'ccrcc-staging analyze' again.")
+    regions = sitk.ReadImage(str(regions_path))
+    on_ct = sitk.Resample(regions, ct, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    return sitk.GetArrayFromImage(on_ct)
+
+
+def _check_geometry(ct, recorded: Geometry | None, folder: Path) -> None:
+    if recorded is None:
         return
-    size_ok = list(ct.GetSize()) == list(recorded.get("size", []))
+    size_ok = list(ct.GetSize()) == list(recorded.size)
     close = all(
-        len(recorded.get(key, [])) == len(actual)
-        and all(abs(a - b) <= GEOMETRY_TOLERANCE_MM for a, b in zip(actual, recorded.get(key, [])))
-        for key, actual in (("spacing", ct.GetSpacing()), ("origin", ct.GetOrigin()), ("direction", ct.GetDirection()))
+        len(expected) == len(actual) and all(abs(a - b) <= GEOMETRY_TOLERANCE_MM for a, b in zip(actual, expected))
+        for expected, actual in ((recorded.spacing, ct.GetSpacing()), (recorded.origin, ct.GetOrigin()),
+                                 (recorded.direction, ct.GetDirection()))
     )
     if not (size_ok and close):
         raise GeometryError(
             f"The DICOM series in {folder} is not the one analysed (size {list(ct.GetSize())} vs "
-            f"{recorded.get('size')}, or another spacing, origin or orientation); give the analysed series."
+            f"{list(recorded.size)}, or another spacing, origin or orientation); give the analysed series."
         )
 
 
-def _segments(result: dict[str, Any]) -> list[tuple[str, int, dict[str, Any]]]:
-    """(label text, label value in regions.nrrd, coding) of every region, habitats first."""
-    regions = result.get("regions", {})
-    k = int(result.get("habitats_k") or 0)
-    margin = float((result.get("settings") or {}).get("margin_mm", 3.0))
+@dataclass(frozen=True)
+class _Segment:
+    """One region as a SEG segment: its label text, its value in regions.nrrd, its colour and coding."""
+
+    name: str
+    label: int
+    colour: str
+    category: tuple[str, str, str]
+    type: tuple[str, str, str]
+    family: tuple[str, str, str]
+    description: str
+    algorithm: str
+    parameters: dict[str, str]
+
+
+def _segments(result: CaseResult) -> list[_Segment]:
+    """Every region, habitats first, in the project's palette."""
+    k, margin = result.habitats_k, result.margin_mm
     segments = []
-    for number in range(1, k + 1):
-        label = int(regions.get(f"sub{number}", {}).get("label", number))
+    for number, label in result.habitat_labels:
         detail = " (most enhancing)" if number == 1 else (" (least enhancing)" if number == k else "")
-        segments.append((f"Habitat {number}", label, {
-            "category": CATEGORY_HABITAT, "type": TYPE_HABITAT, "family": FAMILY_HABITAT, "number": number,
-            "description": f"GMM habitat {number} of {k}{detail} of the tumour",
-            "algorithm": "CCRCCStaging GMM habitats", "parameters": {"habitats_k": str(k)},
-        }))
-    peri = int(regions.get("peri", {}).get("label", 10))
-    segments.append((f"Peritumoral {margin:g} mm", peri, {
-        "category": CATEGORY_PERI, "type": TYPE_PERI, "family": FAMILY_PERI, "number": None,
-        "description": f"Peritumoral shell: the {margin:g} mm ring outside the tumour boundary",
-        "algorithm": "CCRCCStaging peritumoral shell", "parameters": {"margin_mm": f"{margin:g}"},
-    }))
+        segments.append(_Segment(
+            f"Habitat {number}", label, habitat_colour(number), CATEGORY_HABITAT, TYPE_HABITAT, FAMILY_HABITAT,
+            f"GMM habitat {number} of {k}{detail} of the tumour", "CCRCCStaging GMM habitats", {"habitats_k": str(k)},
+        ))
+    segments.append(_Segment(
+        f"Peritumoral {margin:g} mm", result.peri_label, PERITUMORAL_COLOUR, CATEGORY_PERI, TYPE_PERI, FAMILY_PERI,
+        f"Peritumoral shell: the {margin:g} mm ring outside the tumour boundary", "CCRCCStaging peritumoral shell",
+        {"margin_mm": f"{margin:g}"},
+    ))
     return segments
+
+
+def _segment_labelmap(labels, segments: list[_Segment], warnings: list[str]):
+    """The labels renumbered 1…n over the segments that have a voxel on the CT grid, and those segments."""
+    import numpy as np
+
+    labelmap = np.zeros(labels.shape, dtype=np.uint8)
+    kept: list[_Segment] = []
+    for segment in segments:
+        inside = labels == segment.label
+        if not inside.any():
+            warnings.append(
+                f"{segment.name} has no voxel on the CT grid (too thin after resampling); it is left out of the SEG."
+            )
+            continue
+        kept.append(segment)
+        labelmap[inside] = len(kept)
+    if not kept:
+        raise OutputError("No region has a voxel on the CT grid; there is nothing to export as DICOM SEG.")
+    return labelmap, kept
+
+
+def _segmentation(hd, sources: list, labelmap, segments: list[_Segment], version: str):
+    """The binary SEG instance of ``labelmap`` (segment n = ``segments[n - 1]``) over the source slices."""
+    return hd.seg.Segmentation(
+        source_images=sources,
+        pixel_array=labelmap,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=[_segment_description(hd, n, segment, version) for n, segment in enumerate(segments, 1)],
+        series_instance_uid=hd.UID(),
+        series_number=SERIES_NUMBER,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer="CCRCCStaging",
+        manufacturer_model_name="CCRCCStaging",
+        software_versions=str(version),
+        device_serial_number="0",
+        content_description="GMM habitats + peritumoral shell; research use only",
+        content_label=CONTENT_LABEL,
+        series_description=SERIES_DESCRIPTION,
+    )
 
 
 def _code(hd, code: tuple[str, str, str]):
     return hd.sr.CodedConcept(value=code[0], scheme_designator=code[1], meaning=code[2])
 
 
-def _segment_description(hd, number: int, name: str, spec: dict[str, Any], version: str):
-    from .case_report import PERI_COLOUR, habitat_colour
-
-    colour = habitat_colour(spec["number"]) if spec["number"] else PERI_COLOUR
+def _segment_description(hd, number: int, segment: _Segment, version: str):
     description = hd.seg.SegmentDescription(
         segment_number=number,
-        segment_label=name,
-        segmented_property_category=_code(hd, spec["category"]),
-        segmented_property_type=_code(hd, spec["type"]),
+        segment_label=segment.name,
+        segmented_property_category=_code(hd, segment.category),
+        segmented_property_type=_code(hd, segment.type),
         algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
         algorithm_identification=hd.AlgorithmIdentificationSequence(
-            name=spec["algorithm"], family=_code(hd, spec["family"]), version=str(version),
-            parameters=spec["parameters"],
+            name=segment.algorithm, family=_code(hd, segment.family), version=str(version),
+            parameters=segment.parameters,
         ),
         tracking_uid=hd.UID(),
-        tracking_id=name,
+        tracking_id=segment.name,
         anatomic_regions=[_code(hd, ANATOMIC_REGION)],
     )
-    description.SegmentDescription = spec["description"]
-    description.RecommendedDisplayCIELabValue = dicom_cielab(colour)
+    description.SegmentDescription = segment.description
+    description.RecommendedDisplayCIELabValue = dicom_cielab(segment.colour)
     return description
 
 

@@ -1,29 +1,40 @@
 """The HTML report of ``ccrcc-staging radiogenomics``, laid out like the paper's Fig. 6: soft-threshold choice,
 gene dendrogram with module colours (6A), module–Radscore correlations (6B), GO/KEGG enrichment of the most
-correlated modules (6C–F). One self-contained file (see :mod:`.html_page`); the tables are also CSV files."""
+correlated modules (6C–F). One self-contained file built with the report kit (:mod:`.kit`); the tables are also CSV
+files. It takes plain data (the run's summary and the :class:`ModuleTree` of the network), so that presentation
+never reaches back into the computation."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
 
+from ..core.palette import HIGH_GROUP_COLOUR, module_colour
 from .kit import (
-    MISSING, fmt, fmt_p, figure_html, header_row, new_figure, page, plot_text, provenance_footer, sentence, table,
-    write_page,
+    MISSING, TEXT_COLOUR, figure_html, fmt, fmt_p, header_row, new_figure, page, plot_text, provenance_footer, row,
+    sentence, swatch, table, write_page,
 )
-from ..radiogenomics.wgcna import module_colour
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from ..radiogenomics.analysis import Network
-
 Summary = Mapping[str, Any]
+#: Bars and lines that are not highlighted.
+_GREY = "#8a929c"
+
+
+class ModuleTree(Protocol):
+    """What the report draws of a WGCNA network (``radiogenomics.analysis.Network`` is one): the average-linkage gene
+    tree (a SciPy linkage matrix over 1 − TOM) and each gene's module label before and after merging (0: none)."""
+
+    tree: np.ndarray
+    unmerged_labels: np.ndarray
+    labels: np.ndarray
 # R colour names matplotlib does not know.
 _EXTRA_COLOURS = {"grey60": "#999999"}
 
@@ -37,8 +48,9 @@ def colour_rgb(name: str) -> tuple[float, float, float]:
     return colors.to_rgb(_EXTRA_COLOURS.get(name, name))
 
 
-def render_radiogenomics_report(summary: Summary, network: Network, genes: pd.DataFrame, out_path: Path) -> None:
-    """Write the report of one run to ``out_path`` (atomically)."""
+def render_radiogenomics_report(summary: Summary, network: ModuleTree, genes: pd.DataFrame, out_path: Path) -> None:
+    """Write the report of one run to ``out_path`` (atomically). ``genes`` (the per-gene table) is written as CSV
+    by the analysis and not repeated here."""
     sections = (
         ("inputs", "Samples and genes", _inputs_section(summary)),
         ("power", "Soft-threshold power", _power_section(summary)),
@@ -63,8 +75,7 @@ def _inputs_section(summary: Summary) -> str:
     ]
     html = "".join(sentence(line) for line in lines)
     if samples["unmatched"]:
-        rows = (f"<tr><td>{escape(r['case_id'])}</td><td class=\"text\">{escape(r['reason'])}</td></tr>"
-                for r in samples["unmatched"])
+        rows = (row(escape(r["case_id"]), escape(r["reason"]), text_columns=(1,)) for r in samples["unmatched"])
         html += table(header_row("Case", "Why unmatched"), rows, caption="Cases without expression")
     return html
 
@@ -72,9 +83,8 @@ def _inputs_section(summary: Summary) -> str:
 def _power_section(summary: Summary) -> str:
     power = summary["power"]
     rows = (
-        f"<tr><td>{row['power']:g}</td><td>{fmt(row['signed_r2'])}</td><td>{fmt(row['slope'], 2)}</td>"
-        f"<td>{fmt(row['mean_connectivity'], 1)}</td></tr>"
-        for row in power["table"]
+        row(f"{fit['power']:g}", fmt(fit["signed_r2"]), fmt(fit["slope"], 2), fmt(fit["mean_connectivity"], 1))
+        for fit in power["table"]
     )
     return (
         sentence(f"Power {power['value']:g}: {power['reason']}.")
@@ -92,18 +102,18 @@ def _power_figure(power: Mapping[str, Any], r2_cut: float) -> Figure:
     for axes, key, label in ((fit_axes, "signed_r2", "Scale-free fit, signed R²"),
                              (connectivity_axes, "mean_connectivity", "Mean connectivity")):
         values = [row[key] for row in power["table"]]
-        axes.plot(powers, values, color="#8a929c", linewidth=0.8)
+        axes.plot(powers, values, color=_GREY, linewidth=0.8)
         for x, y in zip(powers, values):
             axes.text(x, y, f"{x:g}", ha="center", va="center", fontsize=8,
-                      color="#c8352b" if x == power["value"] else "#1b1b1b")
+                      color=HIGH_GROUP_COLOUR if x == power["value"] else TEXT_COLOUR)
         axes.set_xlabel("Soft-threshold power")
         axes.set_ylabel(label)
-    fit_axes.axhline(r2_cut, color="#c8352b", linewidth=0.8, linestyle="--")
+    fit_axes.axhline(r2_cut, color=HIGH_GROUP_COLOUR, linewidth=0.8, linestyle="--")
     connectivity_axes.set_yscale("log")
     return figure
 
 
-def _modules_section(network: Network) -> str:
+def _modules_section(network: ModuleTree) -> str:
     sizes = pd.Series(network.labels).value_counts()
     summary = ", ".join(f"{module_colour(m)} {sizes[m]}" for m in sorted(sizes.index) if m != 0)
     return (
@@ -139,14 +149,14 @@ def dendrogram_segments(tree: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return order, segments
 
 
-def _dendrogram_figure(network: Network) -> Figure:
+def _dendrogram_figure(network: ModuleTree) -> Figure:
     from matplotlib.collections import LineCollection
 
     order, segments = dendrogram_segments(network.tree)
     n = len(order)
     figure = new_figure(9.0, 4.2)
     tree_axes, colour_axes = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [5, 1]})
-    tree_axes.add_collection(LineCollection(segments, colors="#1b1b1b", linewidths=0.3))
+    tree_axes.add_collection(LineCollection(segments, colors=TEXT_COLOUR, linewidths=0.3))
     tree_axes.set_xlim(-0.5, n - 0.5)
     tree_axes.set_ylim(min(network.tree[:, 2].min(), 1.0) - 0.01, max(1.0, network.tree[:, 2].max()))
     tree_axes.set_ylabel("1 − TOM")
@@ -162,8 +172,8 @@ def _dendrogram_figure(network: Network) -> Figure:
 def _correlation_section(summary: Summary) -> str:
     modules = summary["modules"]
     rows = (
-        f"<tr><td>{_swatch(m['module'])}{escape(m['module'])}</td><td>{m['size']}</td><td>{fmt(m['r'])}</td>"
-        f"<td>{fmt_p(m['p_value'])}</td><td>{fmt_p(m['p_adjusted']) if m['label'] else MISSING}</td><td>{fmt(m['variance_explained'], 2)}</td></tr>"
+        row(_swatch(m["module"]) + escape(m["module"]), str(m["size"]), fmt(m["r"]), fmt_p(m["p_value"]),
+            fmt_p(m["p_adjusted"]) if m["label"] else MISSING, fmt(m["variance_explained"], 2))
         for m in modules
     )
     return (
@@ -174,10 +184,9 @@ def _correlation_section(summary: Summary) -> str:
     )
 
 
-def _swatch(colour: str) -> str:
-    red, green, blue = (int(round(255 * c)) for c in colour_rgb(colour))
-    return (f'<span style="display:inline-block;width:.8em;height:.8em;margin-right:.35em;border:1px solid #888;'
-            f'background:rgb({red},{green},{blue})"></span>')
+def _swatch(module: str) -> str:
+    red, green, blue = (int(round(255 * c)) for c in colour_rgb(module))
+    return swatch(f"rgb({red},{green},{blue})")
 
 
 def _heatmap_figure(modules: Sequence[Mapping[str, Any]]) -> Figure:
@@ -186,10 +195,10 @@ def _heatmap_figure(modules: Sequence[Mapping[str, Any]]) -> Figure:
     r = np.array([[m["r"]] for m in modules])
     limit = max(0.3, float(np.nanmax(np.abs(r))))
     image = axes.imshow(r, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
-    for row, module in enumerate(modules):
+    for position, module in enumerate(modules):
         dark = abs(module["r"]) > 0.6 * limit  # white text on the saturated end of the colour map
-        axes.text(0, row, f"{module['r']:.2f} ({fmt_p(module['p_value'])})", ha="center", va="center", fontsize=8,
-                  color="white" if dark else "#1b1b1b")
+        axes.text(0, position, f"{module['r']:.2f} ({fmt_p(module['p_value'])})", ha="center", va="center", fontsize=8,
+                  color="white" if dark else TEXT_COLOUR)
     axes.set_yticks(range(len(modules)), [plot_text(f"ME{m['module']}") for m in modules], fontsize=8)
     axes.set_xticks([0], ["Radscore"])
     figure.colorbar(image, ax=axes, label="r")
@@ -210,9 +219,8 @@ def _enrichment_section(summary: Summary) -> str:
         html += figure_html(_enrichment_figure(rows), f"Top terms of the {module} module",
                             "Bars: −log10 p; labels: genes of the module in the term / term size.")
         body = (
-            f"<tr><td class=\"text\">{escape(r.collection)}</td><td class=\"text\">{escape(r.term)}</td>"
-            f"<td>{r.overlap}/{r.set_size}</td><td>{fmt(r.fold_enrichment, 1)}</td><td>{fmt_p(r.p_value)}</td>"
-            f"<td>{fmt_p(r.p_adjusted)}</td></tr>"
+            row(escape(r.collection), escape(r.term), f"{r.overlap}/{r.set_size}", fmt(r.fold_enrichment, 1),
+                fmt_p(r.p_value), fmt_p(r.p_adjusted), text_columns=(0, 1))
             for r in rows.itertuples()
         )
         html += table(header_row("Collection", "Term", "Genes", "Fold", "p", "p (BH)"), body)
@@ -225,7 +233,7 @@ def _enrichment_figure(rows: pd.DataFrame) -> Figure:
     labels = [plot_text(f"{r.collection}: {r.term}")[:70] for r in rows.itertuples()]
     values = -np.log10(np.maximum(rows["p_value"].to_numpy(float), 1e-300))
     positions = np.arange(len(rows))[::-1]
-    axes.barh(positions, values, color=["#c8352b" if p < 0.05 else "#8a929c" for p in rows["p_adjusted"]])
+    axes.barh(positions, values, color=[HIGH_GROUP_COLOUR if p < 0.05 else _GREY for p in rows["p_adjusted"]])
     for y, value, r in zip(positions, values, rows.itertuples()):
         axes.text(value, y, f" {r.overlap}/{r.set_size}", va="center", fontsize=7)
     axes.set_yticks(positions, labels, fontsize=7)

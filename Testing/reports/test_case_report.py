@@ -14,9 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from CCRCCStagingLib.reports import case_report as report
 from CCRCCStagingLib.cli import main
+from CCRCCStagingLib.core import palette
 from CCRCCStagingLib.core.errors import InputFileError, SettingsError
+from CCRCCStagingLib.core.privacy import PLACEHOLDER
+from CCRCCStagingLib.reports.case.content import T_STAGE_TEXT
+from CCRCCStagingLib.reports.case.folder import load_case_folder
+from CCRCCStagingLib.reports.case.key_images import FILL_ALPHA, key_images_figure, key_planes
+from CCRCCStagingLib.reports.case.pdf_document import PDF_PAGES
+from CCRCCStagingLib.reports.case.render import render_report
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_CT = REPO_ROOT / "Resources" / "Sample" / "ccrcc_sample_ct.nrrd"
@@ -89,7 +95,7 @@ def prediction_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def rendered(prediction_dir: Path) -> Path:
     """The prediction case's folder with report.html and report.pdf rendered once for the tests that read them."""
-    assert report.render_report(prediction_dir, formats="html,pdf") == [
+    assert render_report(prediction_dir, formats="html,pdf") == [
         prediction_dir / "report.html", prediction_dir / "report.pdf"
     ]
     return prediction_dir
@@ -116,7 +122,7 @@ def _png_images(html: str) -> list[np.ndarray]:
 
 
 def test_report_without_model_says_so_and_shows_the_regions(no_model_dir: Path) -> None:
-    written = report.render_report(no_model_dir, formats=("html", "pdf"))
+    written = render_report(no_model_dir, formats=("html", "pdf"))
 
     assert written == [no_model_dir / "report.html", no_model_dir / "report.pdf"]
     assert not [p.name for p in no_model_dir.iterdir() if p.name.startswith(".")], "temporary files left behind"
@@ -131,8 +137,8 @@ def test_report_without_model_says_so_and_shows_the_regions(no_model_dir: Path) 
     assert 'id="scroller-range"' in html
 
     pages = pdf_pages(no_model_dir / "report.pdf")
-    assert len(pages) == len(report.PDF_PAGES) == 4
-    for text, heading in zip(pages, report.PDF_PAGES):
+    assert len(pages) == len(PDF_PAGES) == 4
+    for text, heading in zip(pages, PDF_PAGES):
         assert heading in text
     assert "No prediction (no model)" in pages[0]
     assert f"{result['regions']['whole']['volume_ml']:.2f}" in pages[0]
@@ -144,7 +150,7 @@ def test_report_without_model_says_so_and_shows_the_regions(no_model_dir: Path) 
 def test_report_with_a_prediction(rendered: Path) -> None:
     prediction_dir = rendered
     result = json.loads((prediction_dir / "result.json").read_text())
-    group = report.T_STAGE_TEXT[result["t_stage_group"]]
+    group = T_STAGE_TEXT[result["t_stage_group"]]
     probability = f"P(T3–T4) = {result['probability_high']:.2f}"
     html = (prediction_dir / "report.html").read_text()
     pages = pdf_pages(prediction_dir / "report.pdf")
@@ -190,7 +196,7 @@ def test_images_are_not_blank(rendered: Path) -> None:
         assert image.std() > 2, "blank slice"
         rgb = image.astype(int)
         assert np.any((rgb[..., 0] != rgb[..., 1]) | (rgb[..., 1] != rgb[..., 2])), "slice without overlay"
-    labels = np.asarray(report.load_analysis(prediction_dir).labels)
+    labels = np.asarray(load_case_folder(prediction_dir).labels)
     occupied_slices = int(labels.reshape(labels.shape[0], -1).any(axis=1).sum())
     # 5 figures, the scroller's first slice in its <img>, then every slice that holds a region
     assert len(images) - 6 == occupied_slices
@@ -216,28 +222,42 @@ def _dilate(mask: np.ndarray) -> np.ndarray:
     return out
 
 
+def _tint_classes(samples: np.ndarray, colours: dict[int, np.ndarray]) -> np.ndarray:
+    """For RGB samples of the drawn slices, the label whose fill or outline colour each one shows (0: grey CT).
+
+    A fill is (1 - alpha) grey + alpha colour, so its chroma (RGB minus its mean) is alpha times the colour's chroma
+    whatever the grey; an outline is the colour itself. Each sample goes to the nearest of these, or of no chroma."""
+    prototypes = [(0, np.zeros(3))]
+    for label, colour in colours.items():
+        chroma = colour - colour.mean()
+        prototypes += [(label, FILL_ALPHA * chroma), (label, chroma)]
+    chroma = samples - samples.mean(axis=1, keepdims=True)
+    distances = np.stack([np.linalg.norm(chroma - prototype, axis=1) for _, prototype in prototypes])
+    return np.array([label for label, _ in prototypes])[np.argmin(distances, axis=0)]
+
+
 def test_overlay_colours_sit_where_the_regions_are(no_model_dir: Path) -> None:
-    analysis = report.load_analysis(no_model_dir)
+    analysis = load_case_folder(no_model_dir)
     habitat1 = analysis.habitat_labels[0][1]
-    red = _colour(report.habitat_colour(1))
-    cyan = _colour(report.PERI_COLOUR)
+    colours = {label: _colour(palette.habitat_colour(number)) for number, label in analysis.habitat_labels}
+    colours[analysis.peri_label] = _colour(palette.PERITUMORAL_COLOUR)
+    first = colours[habitat1]
 
     # The composited slice: outline pixels carry the exact colour and only inside their region; pixels outside
     # every region stay grey; the region's inside is tinted towards its colour.
-    planes = report.key_planes(analysis)
+    planes = key_planes(analysis)
     for plane in planes.values():
         rgb = plane.rgb.astype(float)
-        exact_red = np.all(rgb == red, axis=2)
-        assert exact_red.any() and np.all(plane.labels[exact_red] == habitat1)
-        exact_cyan = np.all(rgb == cyan, axis=2)
-        assert exact_cyan.any() and np.all(plane.labels[exact_cyan] == analysis.peri_label)
+        for label, colour in colours.items():
+            exact = np.all(rgb == colour, axis=2)
+            assert exact.any() and np.all(plane.labels[exact] == label), label
         outside = plane.labels == 0
         assert np.all(rgb[outside][:, 0] == rgb[outside][:, 1]) and np.all(rgb[outside][:, 1] == rgb[outside][:, 2])
         inside = plane.labels == habitat1
-        assert np.mean(rgb[inside][:, 0] > rgb[inside][:, 1]) > 0.99
+        assert np.mean(_tint_classes(rgb[inside], colours) == habitat1) > 0.99
 
     # The rendered figure: map every pixel of habitat 1's colour back to the voxel under it.
-    key = report.key_images_figure(analysis)
+    key = key_images_figure(analysis)
     canvas = key.figure.canvas
     canvas.draw()
     pixels = np.asarray(canvas.buffer_rgba())[..., :3].astype(float)
@@ -245,7 +265,7 @@ def test_overlay_colours_sit_where_the_regions_are(no_model_dir: Path) -> None:
     for name in ("axial", "coronal", "sagittal"):
         plane = key.planes[name]
         box = plane.axes.get_window_extent()
-        rows, columns = np.nonzero(np.linalg.norm(pixels - red, axis=2) < 40)
+        rows, columns = np.nonzero(np.linalg.norm(pixels - first, axis=2) < 40)
         x, y = columns + 0.5, height - rows - 0.5  # display coordinates (origin lower left)
         within = (x > box.x0 + 1) & (x < box.x1 - 1) & (y > box.y0 + 1) & (y < box.y1 - 1)
         assert within.sum() > 100, f"{name}: habitat 1 colour not drawn"
@@ -257,7 +277,8 @@ def test_overlay_colours_sit_where_the_regions_are(no_model_dir: Path) -> None:
         region = _dilate(plane.labels == habitat1)
         assert np.mean(region[row, column]) > 0.98, f"{name}: habitat 1 colour drawn outside habitat 1"
 
-        # Conversely, the pixel over the centre of every voxel is tinted red (the fill) exactly where habitat 1 is.
+        # Conversely, the pixel over the centre of every voxel is tinted with habitat 1's colour exactly where
+        # habitat 1 is.
         voxel_rows, voxel_columns = np.indices(plane.labels.shape)
         centres = np.column_stack([
             left + (voxel_columns.ravel() + 0.5) / n_columns * (right - left),
@@ -265,15 +286,14 @@ def test_overlay_colours_sit_where_the_regions_are(no_model_dir: Path) -> None:
         ])
         display = plane.axes.transData.transform(centres)
         sample = pixels[(height - display[:, 1]).astype(int), display[:, 0].astype(int)]
-        red_hue = (sample[:, 0] - sample[:, 1] > 40) & (np.abs(sample[:, 1] - sample[:, 2]) < 25)  # not yellow/orange
-        reddish = red_hue.reshape(plane.labels.shape)
-        assert np.mean(reddish[plane.labels == habitat1]) > 0.95, f"{name}: habitat 1 not coloured"
-        assert np.mean(reddish[~region]) < 0.005, f"{name}: red outside habitat 1"
+        tinted = (_tint_classes(sample, colours) == habitat1).reshape(plane.labels.shape)
+        assert np.mean(tinted[plane.labels == habitat1]) > 0.95, f"{name}: habitat 1 not coloured"
+        assert np.mean(tinted[~region]) < 0.005, f"{name}: habitat 1's colour outside habitat 1"
 
 
 def test_images_have_physical_aspect_ratio(no_model_dir: Path) -> None:
-    analysis = report.load_analysis(no_model_dir)
-    key = report.key_images_figure(analysis)
+    analysis = load_case_folder(no_model_dir)
+    key = key_images_figure(analysis)
     key.figure.canvas.draw()
     for plane in key.planes.values():
         box = plane.axes.get_window_extent()
@@ -291,7 +311,7 @@ def test_identifiers_can_be_left_out(prediction_dir: Path, tmp_path: Path) -> No
     result["warnings"].append("The folder /home/jdoe/Smith_John_1950/dicom holds 2 DICOM series; the largest was used.")
     (folder / "result.json").write_text(json.dumps(result))
 
-    report.render_report(folder, formats=("html", "pdf"), include_identifiers=False)
+    render_report(folder, formats=("html", "pdf"), include_identifiers=False)
     html = (folder / "report.html").read_text()
     pages = "\n".join(pdf_pages(folder / "report.pdf"))
     from pypdf import PdfReader
@@ -301,9 +321,9 @@ def test_identifiers_can_be_left_out(prediction_dir: Path, tmp_path: Path) -> No
         assert "Smith" not in text and "/data/patients" not in text and "/home/jdoe" not in text
         assert "identifiers omitted" in text
     assert str(REPO_ROOT) not in html and str(REPO_ROOT) not in pages  # not even the parameter file's folder
-    assert "[path omitted] holds 2 DICOM series" in html
+    assert f"The folder {PLACEHOLDER} holds 2 DICOM series" in html  # the one placeholder of core.privacy
 
-    report.render_report(folder, formats=("html",), include_identifiers=True)
+    render_report(folder, formats=("html",), include_identifiers=True)
     assert "Smith_John_1950" in (folder / "report.html").read_text()
 
 
@@ -315,7 +335,7 @@ def test_withheld_prediction_and_another_output_folder(no_model_dir: Path, tmp_p
     result["model"] = {"id": "some-model", "sha256": "1" * 64, "demonstration": False}
     (folder / "result.json").write_text(json.dumps(result))
 
-    [html] = report.render_report(folder, formats=["html"], out_dir=tmp_path / "export")
+    [html] = render_report(folder, formats=["html"], out_dir=tmp_path / "export")
     assert html == tmp_path / "export" / "report.html" and not (folder / "report.html").exists()
     text = html.read_text()
     assert "No prediction: withheld (the model needs features this case could not give" in text
@@ -324,22 +344,15 @@ def test_withheld_prediction_and_another_output_folder(no_model_dir: Path, tmp_p
 
 def test_errors_are_sentences(tmp_path: Path, no_model_dir: Path) -> None:
     with pytest.raises(InputFileError, match="not a finished analysis folder"):
-        report.render_report(tmp_path)
+        render_report(tmp_path)
     with pytest.raises(SettingsError, match="Unknown report format 'docx'"):
-        report.render_report(no_model_dir, formats=("html", "docx"))
-
-
-def test_file_names_match_what_analyze_writes() -> None:
-    from CCRCCStagingLib.case import result
-
-    assert (report.RESULT_FILE, report.REGIONS_FILE, report.CT_BOX_FILE, report.FEATURES_FILE) == (
-        result.RESULT_FILE, result.REGIONS_FILE, result.CT_BOX_FILE, result.FEATURES_FILE
-    )
+        render_report(no_model_dir, formats=("html", "docx"))
 
 
 def test_importing_the_report_modules_is_light() -> None:
     probe = (
-        "import sys, json; import CCRCCStagingLib.reports.case_report, CCRCCStagingLib.reports.dicom_seg; "
+        "import sys, json; import CCRCCStagingLib.reports.case.render, CCRCCStagingLib.reports.dicom_seg, "
+        "CCRCCStagingLib.reports.training.render, CCRCCStagingLib.reports.kit_pdf; "
         "print(json.dumps(sorted(set(sys.modules) & {'numpy', 'SimpleITK', 'matplotlib', 'PIL', 'reportlab', "
         "'highdicom', 'pydicom', 'sklearn'})))"
     )

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from CCRCCStagingLib.core import palette
 from CCRCCStagingLib.reports import dicom_seg
 
-from CCRCCStagingLib.reports import case_report as report
+from CCRCCStagingLib.reports.case.render import render_report
 from CCRCCStagingLib.core.files import DICOM_SEG_FILE
 from CCRCCStagingLib.cli import main
 from CCRCCStagingLib.core.errors import GeometryError, InputFileError
@@ -74,6 +75,9 @@ def test_seg_round_trip(dicom_case, tmp_path: Path) -> None:
     assert all(d.algorithm_type == hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC for d in descriptions)
     assert [d.segmented_property_type.value for d in descriptions] == ["108369006", "108369006", "87784001"]
     assert [d.segmented_property_category.value for d in descriptions] == ["49755003", "49755003", "85756007"]
+    # The project's one palette, as in the report and the Slicer segments.
+    colours = (palette.habitat_colour(1), palette.habitat_colour(2), palette.PERITUMORAL_COLOUR)
+    assert [list(d.RecommendedDisplayCIELabValue) for d in descriptions] == [dicom_seg.dicom_cielab(c) for c in colours]
 
     # Geometry: the SEG references every slice of the series, on the CT's grid.
     files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(series))
@@ -139,12 +143,12 @@ def test_refusals_are_sentences(dicom_case, tmp_path: Path) -> None:
 
 def test_report_of_a_dicom_case(dicom_case) -> None:
     _, analysis, _ = dicom_case
-    report.render_report(analysis, formats=("html",))
+    render_report(analysis, formats=("html",))
     html = (analysis / "report.html").read_text()
     assert "Study date" in html and "2022-12-08" in html  # from the series' header
     assert "DICOM series" in html
     assert "No prediction (no model)" in html
 
-    report.render_report(analysis, formats=("html",), include_identifiers=False)
+    render_report(analysis, formats=("html",), include_identifiers=False)
     html = (analysis / "report.html").read_text()
     assert "2022-12-08" not in html and "example_ct_dicom" not in html and "CT Body" not in html

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from CCRCCStagingLib.reports import case_report as report
+from CCRCCStagingLib.reports.case.content import T_STAGE_TEXT
+from CCRCCStagingLib.reports.case.render import render_report
 from test_case_report import analysed_sample
 
 CHROMIUM_FLAGS = (
@@ -52,7 +53,7 @@ def start_chromium(user_data_dir: Path):
 @pytest.fixture(scope="module")
 def report_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = analysed_sample(tmp_path_factory, "prediction")
-    [path] = report.render_report(folder, formats=("html",))
+    [path] = render_report(folder, formats=("html",))
     return path
 
 
@@ -85,7 +86,7 @@ def test_report_in_chromium(report_html: Path, browser) -> None:
     # The prediction is on the page.
     text = browser.find_element(By.ID, "prediction-text").text
     assert "Predicted pathological T stage" in text
-    assert report.T_STAGE_TEXT[result["t_stage_group"]] in text
+    assert T_STAGE_TEXT[result["t_stage_group"]] in text
     assert f"P(T3–T4) = {result['probability_high']:.2f}" in browser.find_element(By.ID, "prediction").text
 
     # Every image decoded (data URIs), nothing fetched from anywhere but the file itself.

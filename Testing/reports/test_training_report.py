@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from CCRCCStagingLib.reports.training import CLASSIFIER_NAMES, render_training_report
+from CCRCCStagingLib.reports.training.names import CLASSIFIER_NAMES
+from CCRCCStagingLib.reports.training.render import render_training_report
 
 REGIONS = ["whole", "sub1", "sub2", "peri", "mix"]
 MODELS = ["lr", "svm", "rf", "lightgbm", "nb", "mlp"]
@@ -170,6 +171,10 @@ def test_report_is_one_html_document_that_loads_nothing(full_report):
     assert text.startswith("<!DOCTYPE html>")
     assert text.count("<html") == 1 and text.rstrip().endswith("</html>")
     lowered = re.sub(r"data:image/png;base64,[a-z0-9+/=]*", "", text.lower())
+    # The page's own policy forbids loading anything; it and the empty data: icon set aside, nothing may refer
+    # elsewhere.
+    assert "<meta http-equiv=\"content-security-policy\" content=\"default-src 'none';" in lowered
+    lowered = lowered.replace('<meta http-equiv="content-security-policy"', "").replace('<link rel="icon" href="data:,">', "")
     # Nothing in the test summary mentions http, so any occurrence would be a reference to elsewhere.
     assert "http" not in lowered
     for forbidden in ("<script", "<link", "@import", "url(", "<iframe"):

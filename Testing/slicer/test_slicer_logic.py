@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from CCRCCStagingLib.core.privacy import PLACEHOLDER
 from slicer_harness import (
     REPO_ROOT,
     MrmlApplication,
@@ -639,7 +640,7 @@ def test_exportReportWithoutIdentifiersLeavesTheCaseNameOut(ccrcc, logic, analys
     assert "--no-identifiers" in runner.args and runner.args[runner.args.index("--format") + 1] == "html"
     assert set(folderState(tmp_path)) == {"report.html", *ccrcc.reportFiles.ANALYSIS_FILES}
     exported = json.loads((tmp_path / "result.json").read_text())
-    assert exported["case_id"] == ccrcc.reportFiles.ANONYMOUS_CASE_ID
+    assert exported["case_id"] == PLACEHOLDER
     for name in ("result.json", "features.csv", "report.html"):
         assert "Doe_Jane" not in (tmp_path / name).read_text(), name
     with open(tmp_path / "features.csv", newline="") as file:

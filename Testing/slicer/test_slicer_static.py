@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from CCRCCStagingLib.core.privacy import PLACEHOLDER
 from slicer_harness import MODULE_FILE, REPO_ROOT, loadModule
 
 UI_FILE = REPO_ROOT / "CCRCCStaging" / "Resources" / "UI" / "CCRCCStaging.ui"
@@ -50,7 +51,8 @@ print(json.dumps({{
     "inSlicerApp": module.IN_SLICER_APP,
     "classes": [name for name in ("CCRCCStaging", "CCRCCStagingParameterNode", "CCRCCStagingWidget",
                                   "CCRCCStagingLogic", "CCRCCStagingTest") if hasattr(module, name)],
-    "heavy": sorted(set(sys.modules) & {{"numpy", "SimpleITK", "scipy", "sklearn", "radiomics", "CCRCCStagingLib"}}),
+    "heavy": sorted(set(sys.modules) & {{"numpy", "SimpleITK", "scipy", "sklearn", "radiomics"}}),
+    "library": sorted(name for name in sys.modules if name.startswith("CCRCCStagingLib")),
 }}))
 """
     completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
@@ -58,7 +60,11 @@ print(json.dumps({{
     report = json.loads(completed.stdout)
     assert report["inSlicerApp"] is False
     assert len(report["classes"]) == 5
-    assert report["heavy"] == []  # the library and its dependencies load in the CLI's process, not Slicer's
+    assert report["heavy"] == []  # the library's dependencies load in the CLI's process, not Slicer's
+    # Of the library only the standard-library modules the panel reads results with: the schema, palette, privacy.
+    assert report["library"] == ["CCRCCStagingLib", "CCRCCStagingLib.core", "CCRCCStagingLib.core.errors",
+                                 "CCRCCStagingLib.core.files", "CCRCCStagingLib.core.palette",
+                                 "CCRCCStagingLib.core.privacy", "CCRCCStagingLib.core.schema"]
     assert report["seconds"] < 0.5
 
 
@@ -226,17 +232,15 @@ def test_theModuleFolderHoldsOnlyTheModuleAsTopLevelPython():
 
 
 def test_theModulesCopiesOfLibraryNamesMatchTheLibrary(ccrcc):
-    # The module never imports the library into Slicer's process; the names it repeats must stay in step.
+    # The module loads only the library's light core (schema, palette, privacy) into Slicer's process; the names it
+    # repeats from the rest must stay in step.
+    from CCRCCStagingLib.core.files import ANALYSIS_FILES, REPORT_HTML_FILE, REPORT_PDF_FILE
     from CCRCCStagingLib.core.settings import BUNDLED_MODEL_DIR
-    from CCRCCStagingLib.core.files import ANALYSIS_FILES
 
     assert ccrcc.BUNDLED_MODEL_ID == BUNDLED_MODEL_DIR.name
     assert ccrcc.bundledModelDir().resolve() == BUNDLED_MODEL_DIR.resolve()
     assert ccrcc.reportFiles.ANALYSIS_FILES == ANALYSIS_FILES
-    if (REPO_ROOT / "CCRCCStagingLib" / "reports" / "case_report.py").is_file():
-        from CCRCCStagingLib.reports import case_report as report
-
-        assert ccrcc.reportFiles.REPORT_FORMATS == {"html": report.REPORT_HTML_FILE, "pdf": report.REPORT_PDF_FILE}
+    assert ccrcc.reportFiles.REPORT_FORMATS == {"html": REPORT_HTML_FILE, "pdf": REPORT_PDF_FILE}
 
 
 def test_iconIsA128PixelPng():
@@ -411,7 +415,7 @@ def test_anExportWithoutIdentifiersLeavesTheCaseNameOutEverywhere(ccrcc):
               "warnings": ["The mask /tmp/x/mask.nrrd of Doe_Jane_CT touches the image edge."]}
     exported = ccrcc.reportFiles.exportedResult(result, includeIdentifiers=False)
     assert "Doe_Jane" not in json.dumps(exported) and "/tmp/x" not in json.dumps(exported)
-    assert exported["case_id"] == "anonymous" and exported["regions"] == result["regions"]
+    assert exported["case_id"] == PLACEHOLDER and exported["regions"] == result["regions"]
     assert exported["inputs"]["image_geometry"] == result["inputs"]["image_geometry"]
     assert result["case_id"] == "Doe_Jane_CT"  # the original is left as it was
     assert ccrcc.reportFiles.exportedResult(result, includeIdentifiers=True) is result
