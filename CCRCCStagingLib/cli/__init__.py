@@ -13,10 +13,17 @@ import traceback
 from collections.abc import Sequence
 
 from ..core.errors import CCRCCStagingError
+from ..core.processes import run_and_exit
 from .parser import build_parser
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+
+
+def run() -> None:
+    """The ``ccrcc-staging`` console script and ``python -m CCRCCStagingLib.cli``: :func:`main`, exiting cleanly on
+    SIGTERM (the Slicer module's Cancel)."""
+    run_and_exit(main)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,7 +1,5 @@
 """``python -m CCRCCStagingLib.cli``: what the Slicer module runs in a child process."""
 
-import sys
+from . import run
 
-from . import main
-
-sys.exit(main())
+run()

@@ -7,6 +7,43 @@ import argparse
 
 from ..core.files import DEMO_OUT
 
+#: The default voxel budget (``case.file_checks.DEFAULT_MAX_VOXELS``; written out so that the parser stays light,
+#: a test checks they agree).
+DEFAULT_MAX_VOXELS = 1024 * 1024 * 2000
+
+
+def finite_float(value: str) -> float:
+    """An argparse type: a finite number (``inf`` and ``nan`` are not options a user means)."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a number.") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"'{value}' is not a finite number.")
+    return number
+
+
+def positive_int(value: str) -> int:
+    """An argparse type: a whole number ≥ 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a whole number.") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"'{value}' must be at least 1.")
+    return number
+
+
+def non_negative_int(value: str) -> int:
+    """An argparse type: a whole number ≥ 0 (seeds)."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a whole number.") from None
+    if not 0 <= number < 2**32:
+        raise argparse.ArgumentTypeError(f"'{value}' must be a whole number from 0 to 4294967295.")
+    return number
+
 
 def auto_or(number: type, auto: object, what: str, example: str):
     """An argparse type: 'auto' (given back as ``auto``) or a number of type ``number``."""
@@ -34,24 +71,24 @@ def _radiogenomics_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--power", type=auto_or(float, None, "power", "5"), default=None, metavar="auto|N",
                         help="soft-threshold power (default auto: scale-free fit R² ≥ 0.85; the paper used 5)")
     parser.add_argument("--network", choices=["unsigned", "signed"], default="unsigned", help="network type")
-    parser.add_argument("--min-module-size", type=int, default=100, help="minimum module size (default 100)")
+    parser.add_argument("--min-module-size", type=positive_int, default=100, help="minimum module size (default 100)")
     parser.add_argument("--deep-split", type=int, default=2, choices=range(5), help="tree cut sensitivity 0–4 (2)")
-    parser.add_argument("--merge-cut-height", type=float, default=0.25,
+    parser.add_argument("--merge-cut-height", type=finite_float, default=0.25,
                         help="merge modules with eigengene r > 1 − this (default 0.25; 0 = no merging)")
-    parser.add_argument("--top-genes", type=int, default=5000,
+    parser.add_argument("--top-genes", type=non_negative_int, default=5000,
                         help="keep the N most variable genes (default 5000; 0 = all; memory grows with N²)")
     parser.add_argument("--variability", choices=["mad", "variance"], default="mad", help="gene ranking (mad)")
     parser.add_argument("--log2", choices=["auto", "yes", "no"], default="auto",
                         help="apply log2(x + 1) (auto: when values look unlogged)")
-    parser.add_argument("--enrich-modules", type=int, default=2, help="modules annotated, best-correlated first (2)")
-    parser.add_argument("--top-terms", type=int, default=3, help="terms per module and collection in the report (3)")
-    parser.add_argument("--min-set-size", type=int, default=10, help="smallest gene set tested (10)")
-    parser.add_argument("--max-set-size", type=int, default=500, help="largest gene set tested (500)")
+    parser.add_argument("--enrich-modules", type=non_negative_int, default=2, help="modules annotated, best-correlated first (2)")
+    parser.add_argument("--top-terms", type=positive_int, default=3, help="terms per module and collection in the report (3)")
+    parser.add_argument("--min-set-size", type=positive_int, default=10, help="smallest gene set tested (10)")
+    parser.add_argument("--max-set-size", type=positive_int, default=500, help="largest gene set tested (500)")
     parser.add_argument("--background", choices=["annotated", "analysed"], default="annotated",
                         help="enrichment universe: analysed genes in the collection (default) or all analysed genes")
     parser.add_argument("--bh-scope", choices=["tested", "hit"], default="tested",
                         help="terms in the BH adjustment: all tested (default) or only those with a module gene")
-    parser.add_argument("--max-memory-gb", type=float, default=8.0, help="refuse larger networks (default 8)")
+    parser.add_argument("--max-memory-gb", type=finite_float, default=8.0, help="refuse larger networks (default 8)")
     parser.add_argument("--overwrite", action="store_true", help="replace results already in --out")
 
 
@@ -59,15 +96,15 @@ def _add_region_options(parser: argparse.ArgumentParser) -> None:
     """Options that change the regions and features (shared by analyze and extract)."""
     parser.add_argument("--habitats", type=auto_or(int, "auto", "habitat count", "2"), metavar="K|auto",
                         help="number of GMM habitats, or 'auto' to choose 2–4 by BIC (default: auto)")
-    parser.add_argument("--margin-mm", type=float, help="peritumoral shell width in mm (default 3)")
+    parser.add_argument("--margin-mm", type=finite_float, help="peritumoral shell width in mm (default 3)")
     parser.add_argument("--params", help="PyRadiomics parameter file (default: Resources/Params/ccrcc_pyradiomics.yaml)")
-    parser.add_argument("--seed", type=int, help="seed of the habitat GMM (default 0)")
+    parser.add_argument("--seed", type=non_negative_int, help="seed of the habitat GMM (default 0)")
     parser.add_argument("--interpolation", choices=("pyradiomics", "float"),
                         help="resampled CT in its own pixel type as PyRadiomics does (default), or in float32")
 
 
 def _extract_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--jobs", type=int, default=1, help="parallel processes (default 1)")
+    parser.add_argument("--jobs", type=positive_int, default=1, help="parallel processes (default 1)")
     parser.add_argument("--cache", help="cache folder: a re-run only computes what changed")
     parser.add_argument("--scheduler", help="address of a Dask scheduler to run the cases on")
     _add_region_options(parser)
@@ -77,10 +114,13 @@ def _train_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--classifiers", help="comma-separated subset of lr,svm,rf,lightgbm,nb,mlp (default: all six)")
     parser.add_argument("--mix-subregion", default="auto", help="subregion combined with peri (default: auto)")
     parser.add_argument("--deploy", default="svm", choices=["svm", "lr"], help="model used by analyze (default svm)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of folds and models (default 0)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of folds and models (default 0)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the model in a folder that is not empty (otherwise refused)")
 
 
 def _evaluate_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier evaluation in --out")
     parser.add_argument(
         "--trust-research-models", action="store_true",
         help="also score every region × classifier from the folder's research/pipelines.joblib — a pickle: loading "
@@ -93,6 +133,10 @@ def _analyze_options(parser: argparse.ArgumentParser) -> None:
     choose = parser.add_mutually_exclusive_group()
     choose.add_argument("--label", type=int, help="label value of the tumour in the mask")
     choose.add_argument("--segment", help="segment name (Slicer .seg.nrrd)")
+    choose.add_argument("--mask-threshold", type=finite_float, metavar="T",
+                        help="the mask is a probability map: voxels ≥ T are the tumour")
+    parser.add_argument("--max-voxels", type=positive_int, default=DEFAULT_MAX_VOXELS, metavar="N",
+                        help=f"refuse images claiming more voxels (default {DEFAULT_MAX_VOXELS:,}, 1024 × 1024 × 2000)")
     _add_region_options(parser)
     models = parser.add_mutually_exclusive_group()
     models.add_argument("--model", help="model folder from 'ccrcc-staging train' (default: the bundled model)")
@@ -125,8 +169,8 @@ def _demo_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _phantoms_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--n", type=int, help="number of cases of the cohort")
-    parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    parser.add_argument("--n", type=positive_int, help="number of cases of the cohort")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed (default 0)")
     parser.add_argument("--sample", action="store_true", help="write the sample case instead of a cohort")
     parser.add_argument("--expression", action="store_true",
                         help="write planted expression data for 'radiogenomics' instead (--n samples, default 120)")
@@ -137,9 +181,9 @@ def _build_demo_model_options(parser: argparse.ArgumentParser) -> None:
     # Defaults are resolved in the command so that building the parser imports nothing heavy.
     parser.add_argument("--out", help="bundle folder (default: the bundled model, Resources/Models/…)")
     parser.add_argument("--work", default="build/demo-model", help="working folder (cohort, features, cache)")
-    parser.add_argument("--n", type=int, help="cohort size (default: that of the shipped model)")
-    parser.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
-    parser.add_argument("--seed", type=int, help="seed (default: that of the shipped model)")
+    parser.add_argument("--n", type=positive_int, help="cohort size (default: that of the shipped model)")
+    parser.add_argument("--jobs", type=positive_int, default=2, help="parallel processes (default 2)")
+    parser.add_argument("--seed", type=non_negative_int, help="seed (default: that of the shipped model)")
 
 
 #: Every sub-command: name, help, handler (``"<commands module>:<function>"``, imported only when it runs),

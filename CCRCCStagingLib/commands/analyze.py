@@ -12,9 +12,10 @@ from ..case.habitats import HabitatModel
 from ..case.loading import load_case
 from ..case.pipeline import Progress, analyze_case
 from ..case.result import case_result, write_case_outputs
-from ..core.files import DEMO_OUT, prepare_output_dir
+from ..case.file_checks import ReadLimits
+from ..core.files import DEMO_OUT, output_folder
 from ..core.settings import BUNDLED_MODEL_DIR, Settings
-from ..model.bundle import load_deployed_model
+from ..model.bundle import DeployedModel, load_deployed_model
 from ..model.predict import prediction_fields, settings_for_model
 from .common import model_dir, print_warnings, progress, settings_from
 
@@ -31,21 +32,34 @@ def analyze(
     overwrite: bool = False,
     progress: Progress,
     workers: int | None = None,
+    mask_threshold: float | None = None,
+    limits: ReadLimits = ReadLimits(),
 ) -> dict[str, Any]:
     """Read a CT and its tumour mask, build the regions, extract the features, predict with the model (if one is
     given), write the outputs; return the result.
 
     ``settings`` None means the model's settings (or the defaults without a model). Without a model the habitats
     are fit on the case itself and every feature is extracted. ``workers``: processes for the feature extraction
-    (``None``: ``$CCRCC_FEATURE_WORKERS`` or 1); the values do not depend on it."""
+    (``None``: ``$CCRCC_FEATURE_WORKERS`` or 1); the values do not depend on it. The output folder is locked while
+    it is written; ``overwrite`` replaces the previous run's files (and only those)."""
     model = load_deployed_model(model_dir) if model_dir is not None else None
     if model is not None:
         settings = settings_for_model(model, settings)
     settings = settings or Settings()
-    prepare_output_dir(out_dir, overwrite)
+    with output_folder(out_dir, overwrite):
+        return _analyze_into(
+            image_path, mask_path, out_dir, settings, model, all_features, progress, workers,
+            dict(label=label, segment=segment, mask_threshold=mask_threshold, limits=limits),
+        )
+
+
+def _analyze_into(
+    image_path: Path, mask_path: Path, out_dir: Path, settings: Settings, model: DeployedModel | None,
+    all_features: bool, progress: Progress, workers: int | None, reading: dict[str, Any],
+) -> dict[str, Any]:
     start = time.perf_counter()
     progress(0.0, "reading image and mask")
-    case = load_case(image_path, mask_path, label=label, segment=segment)
+    case = load_case(image_path, mask_path, **reading)
     read_seconds = time.perf_counter() - start
     habitat_model = HabitatModel.from_dict(model.habitat_model) if model is not None else None
     wanted = model.features if model is not None and not all_features else None
@@ -65,7 +79,8 @@ def run_analyze(args: argparse.Namespace) -> int:
     result = analyze(
         Path(args.image), Path(args.mask), Path(args.out), settings_from(args), model_dir=model_dir(args),
         all_features=args.features == "all", label=args.label, segment=args.segment, overwrite=args.overwrite,
-        progress=progress, workers=args.workers,
+        progress=progress, workers=args.workers, mask_threshold=args.mask_threshold,
+        limits=ReadLimits(max_voxels=args.max_voxels),
     )
     print_warnings(result["warnings"])
     print(summary_text(result, Path(args.out)))

@@ -37,7 +37,8 @@ def run_train(args: argparse.Namespace) -> int:
         mix_subregion=args.mix_subregion,
         deploy_classifier=args.deploy, seed=args.seed,
     )
-    result = train(Path(args.features), Path(args.out), settings, report=render_training_report)
+    result = train(Path(args.features), Path(args.out), settings, report=render_training_report,
+                   overwrite=args.overwrite)
     deployed = [m for m in result.summary["metrics"] if (m["region"], m["classifier"]) == ("mix", args.deploy)]
     for row in deployed:
         print(f"{args.deploy.upper()} VOI_mix ({result.mix_subregion} + peri), {row['split']}: AUC {row['auc']:.3f} "
@@ -49,7 +50,7 @@ def run_train(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     """``evaluate``: score another cohort with a trained model folder, then render its report."""
     out_dir = Path(args.out)
-    summary = evaluate(Path(args.model), Path(args.features), out_dir, args.trust_research_models)
+    summary = evaluate(Path(args.model), Path(args.features), out_dir, args.trust_research_models, args.overwrite)
     render_training_report(summary, out_dir / EVALUATION_REPORT)
     print(f"{len(summary['metrics'])} metric rows → {out_dir / 'metrics.csv'}")
     return 0

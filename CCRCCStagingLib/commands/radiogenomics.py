@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..core.files import output_lock
 from ..radiogenomics.analysis import REPORT_FILE, RadiogenomicsSettings, run_radiogenomics
 from ..reports.radiogenomics import render_radiogenomics_report
 from .common import progress
@@ -16,9 +17,11 @@ def radiogenomics(
     expression_path: Path, radscore_path: Path, gene_set_arguments: Sequence[str], out_dir: Path,
     settings: RadiogenomicsSettings = RadiogenomicsSettings(), **options: Any,
 ) -> dict[str, Any]:
-    """The step and its report in ``out_dir``; returns the summary (``options``: those of ``run_radiogenomics``)."""
-    result = run_radiogenomics(expression_path, radscore_path, gene_set_arguments, out_dir, settings, **options)
-    render_radiogenomics_report(result.summary, result.network, result.genes, out_dir / REPORT_FILE)
+    """The step and its report in ``out_dir`` (locked while written); returns the summary (``options``: those of
+    ``run_radiogenomics``)."""
+    with output_lock(out_dir):
+        result = run_radiogenomics(expression_path, radscore_path, gene_set_arguments, out_dir, settings, **options)
+        render_radiogenomics_report(result.summary, result.network, result.genes, out_dir / REPORT_FILE)
     return result.summary
 
 

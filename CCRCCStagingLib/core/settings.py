@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from .errors import SettingsError
@@ -26,8 +27,19 @@ DEFAULT_PARAMS_FILE = RESOURCES_DIR / "Params" / "ccrcc_pyradiomics.yaml"
 #: The model shipped with the project (a demonstration model trained on synthetic phantoms).
 BUNDLED_MODEL_DIR = RESOURCES_DIR / "Models" / "ccrcc-demo-synthetic-v1"
 
+#: Largest peritumoral margin: beyond 2 cm a shell is no longer peritumoral (and its box grows with the cube).
+MAX_MARGIN_MM = 20.0
+
 #: Largest habitat count: habitat labels 1..K must stay below the shell's label in ``regions.nrrd``.
 MAX_HABITATS = 9
+
+
+def _whole(settings: Any, *fields: tuple[str, int | None]) -> None:
+    """Refuse fields that are not whole numbers (a model folder's JSON may hold anything)."""
+    for name, index in fields:
+        value = getattr(settings, name) if index is None else getattr(settings, name)[index]
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise SettingsError(f"The habitat setting {name} must be a whole number, not {value!r}.")
 
 
 @dataclass(frozen=True)
@@ -48,6 +60,8 @@ class HabitatSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        _whole(self, ("k_range", 0), ("k_range", 1), ("kernel_radius", None), ("sample_size", None), ("n_init", None),
+               ("seed", None), *((("k", None),) if self.k is not None else ()))
         low, high = self.k_range
         if not 1 <= low <= high <= MAX_HABITATS:
             raise SettingsError(f"Habitat range {self.k_range} is invalid: use 1 <= low <= high <= {MAX_HABITATS}.")
@@ -57,6 +71,12 @@ class HabitatSettings:
         if unknown or not self.features:
             raise SettingsError(
                 f"Unknown habitat features {sorted(unknown)}: use intensity, local_mean, local_std, local_entropy."
+            )
+        if not (0 <= self.seed < 2**32 and 1 <= self.kernel_radius <= 5 and 100 <= self.sample_size <= 10**7
+                and 1 <= self.n_init <= 100 and self.covariance_type in ("full", "tied", "diag", "spherical")):
+            raise SettingsError(
+                "Habitat settings out of range: seed 0–4294967295, kernel radius 1–5, sample size 100–10,000,000, "
+                "1–100 initialisations, covariance full, tied, diag or spherical."
             )
 
     @property
@@ -82,14 +102,20 @@ class Settings:
     interpolation: str = "pyradiomics"
 
     def __post_init__(self) -> None:
-        if not self.margin_mm > 0:
-            raise SettingsError(f"The peritumoral margin must be positive, got {self.margin_mm} mm.")
+        if isinstance(self.margin_mm, bool) or not isinstance(self.margin_mm, (int, float)) or not (
+            0 < self.margin_mm <= MAX_MARGIN_MM
+        ):
+            raise SettingsError(
+                f"The peritumoral margin must be a number of mm in (0, {MAX_MARGIN_MM:g}] (the paper: 3), "
+                f"not {self.margin_mm!r}."
+            )
         if self.interpolation not in INTERPOLATION_MODES:
             raise SettingsError(
                 f"Unknown interpolation '{self.interpolation}': use one of {', '.join(INTERPOLATION_MODES)}."
             )
         if self.inline_params is None and not Path(self.params_file).is_file():
             raise SettingsError(f"PyRadiomics parameter file not found: {self.params_file}.")
+        check_params(self.pyradiomics_params(), str(self.params_file))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Settings:
@@ -146,3 +172,30 @@ def load_params_file(path: Path) -> dict[str, Any]:
     if not isinstance(params, dict) or not {"imageType", "featureClass", "setting"} & params.keys():
         raise SettingsError(f"{path} is not a PyRadiomics parameter file (no imageType/featureClass/setting).")
     return params
+
+
+def check_params(params: Any, source: str) -> None:
+    """The values of a parameter file that PyRadiomics' own schema leaves open: finite, in range. (Its schema checks
+    the types when the extraction starts; the resampled box is budgeted before it is allocated.)"""
+    if not isinstance(params, dict) or not isinstance(params.get("setting", {}), dict):
+        raise SettingsError(f"{source} is not a PyRadiomics parameter file (no 'setting' section).")
+    setting = params.get("setting") or {}
+    problems = []
+    spacing = setting.get("resampledPixelSpacing")
+    if spacing is not None and not (
+        isinstance(spacing, list) and len(spacing) == 3 and all(_number_in(s, 0, 100) for s in spacing)
+    ):
+        problems.append("resampledPixelSpacing must be three numbers of mm (0 keeps the original) up to 100")
+    for key, low, high in (("binCount", 1, 10_000), ("binWidth", 1e-6, 1e6), ("padDistance", 0, 100)):
+        if key in setting and not _number_in(setting[key], low, high):
+            problems.append(f"{key} must be a number from {low:g} to {high:g}")
+    log = (params.get("imageType") or {}).get("LoG") if isinstance(params.get("imageType"), dict) else None
+    sigmas = (log or {}).get("sigma", []) if isinstance(log, dict) else []
+    if not isinstance(sigmas, list) or not all(_number_in(s, 1e-3, 50) for s in sigmas):
+        problems.append("LoG sigma must be a list of numbers of mm between 0.001 and 50")
+    if problems:
+        raise SettingsError(f"{source}: {'; '.join(problems)}.")
+
+
+def _number_in(value: Any, low: float, high: float) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and low <= value <= high

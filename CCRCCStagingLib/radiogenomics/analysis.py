@@ -29,7 +29,7 @@ from . import expression
 
 from . import wgcna
 from ..core.errors import GeneSetError, SettingsError
-from ..core.files import atomic_path, prepare_output_dir
+from ..core.files import atomic_path, csv_safe_frame, prepare_output_dir
 from .treecut import cutree_hybrid
 
 MATCHING_FILE = "matching.csv"
@@ -296,7 +296,7 @@ def _write_tables(out_dir: Path, match: expression.SampleMatch, network: Network
     for name, frame in ((MATCHING_FILE, matching), (SOFT_THRESHOLD_FILE, soft), (MODULES_FILE, modules),
                         (GENES_FILE, genes), (EIGENGENES_FILE, eigengene_table), (ENRICHMENT_FILE, enriched)):
         with atomic_path(out_dir / name) as path:
-            frame.to_csv(path, index=False)
+            csv_safe_frame(frame).to_csv(path, index=False)
 
 
 def _summary(settings: RadiogenomicsSettings, match: expression.SampleMatch, network: Network,

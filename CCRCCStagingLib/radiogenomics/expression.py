@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import ExpressionDataError, SampleMatchError
+from ..core.files import csv_raw, gzip_is_complete
 
 #: WGCNA's FAQ: networks from fewer than 15 samples are too noisy to be worth building.
 MIN_SAMPLES = 15
@@ -61,9 +62,11 @@ def read_expression(path: Path, log2: Literal["auto", "yes", "no"] = "auto") -> 
     if not path.is_file():
         raise ExpressionDataError(f"Expression table {path} does not exist: give a genes × samples CSV/TSV file.")
     separator = "," if path.name.lower().removesuffix(".gz").endswith(".csv") else "\t"
+    if path.name.lower().endswith(".gz") and not gzip_is_complete(path):
+        raise ExpressionDataError(f"Expression table {path} is truncated or damaged (its gzip data end early); copy it again.")
     try:
         table = pd.read_csv(path, sep=separator, index_col=0)
-    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as error:
+    except (ValueError, OSError, EOFError, UnicodeDecodeError, pd.errors.ParserError) as error:
         raise ExpressionDataError(f"Cannot read expression table {path}: {error}. Expected genes × samples, "
                                   f"{'comma' if separator == ',' else 'tab'}-separated.") from None
     notes = []
@@ -122,7 +125,7 @@ def read_radscores(path: Path) -> pd.Series:
     table.columns = [str(c).strip().lower() for c in table.columns]
     if not {"case_id", "radscore"} <= set(table.columns):
         raise SampleMatchError(f"{path} needs the columns case_id and radscore; it has {list(table.columns)}.")
-    table["case_id"] = table["case_id"].astype(str).str.strip()
+    table["case_id"] = table["case_id"].astype(str).str.strip().map(csv_raw)  # our radscores.csv: raw ids
     duplicated = table["case_id"][table["case_id"].duplicated()].unique().tolist()
     if duplicated:
         raise SampleMatchError(f"{path} lists case(s) {duplicated[:5]} more than once: keep one Radscore per case.")
@@ -130,6 +133,11 @@ def read_radscores(path: Path) -> pd.Series:
     if scores.isna().any():
         bad = table["case_id"][scores.isna()].tolist()
         raise SampleMatchError(f"{path} has no numeric Radscore for case(s) {bad[:5]}: fix or remove those rows.")
+    if not np.all(np.isfinite(scores)) or scores.nunique() < 2:
+        raise SampleMatchError(
+            f"The Radscores in {path} are all equal or not finite: a correlation with them is undefined; give the "
+            "radscores.csv of a trained model."
+        )
     return pd.Series(scores.to_numpy(float), index=table["case_id"].to_numpy(), name="radscore")
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import ModelBundleError
+from ..core.files import csv_safe, csv_safe_frame, prepare_output_dir
 from ..model.bundle import (
     ARRAYS,
     DEPLOY_FILES,
@@ -36,9 +37,15 @@ from ..model.bundle import (
 ReportWriter = Callable[[dict[str, Any], Path], None]
 
 
+#: Every file this tool writes into a model folder: what the manifest signs (never a stranger's file left in the
+#: folder), and what ``--overwrite`` replaces.
+MODEL_FOLDER_FILES = (MODEL, ARRAYS, HABITATS, SUMMARY, REPORT, MODEL_CARD, METRICS, RADSCORES, RESEARCH, MANIFEST)
+
+
 def write_manifest(model_dir: Path) -> str:
-    """Record the SHA-256 of every file of the folder; return the manifest's own digest (the model's sha256)."""
-    files = sorted(p for p in model_dir.rglob("*") if p.is_file() and p.name != MANIFEST)
+    """Record the SHA-256 of the model files of the folder (:data:`MODEL_FOLDER_FILES`, those present); return the
+    manifest's own digest (the model's sha256)."""
+    files = [model_dir / name for name in MODEL_FOLDER_FILES if name != MANIFEST and (model_dir / name).is_file()]
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -87,9 +94,7 @@ def deployed_arrays(pipeline: Any, columns: list[str], features: list[str]) -> t
 def copy_deployable(model_dir: Path, target: Path) -> str:
     """Copy the files a shipped bundle needs (no research pickle) and write its manifest; return its sha256."""
     verify(model_dir, DEPLOY_FILES)
-    if target.exists():
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
+    prepare_output_dir(target, overwrite=True, marker_files=MODEL_FOLDER_FILES)  # only this tool's files replaced
     for name in (*DEPLOY_FILES, SUMMARY, REPORT, MODEL_CARD, METRICS):
         if (model_dir / name).exists():
             shutil.copy2(model_dir / name, target / name)
@@ -158,7 +163,7 @@ def write_radscores_csv(summary: dict[str, Any], path: Path) -> None:
     import pandas as pd
 
     columns = ["case_id", "split", "radscore", "risk", "group"]
-    pd.DataFrame(summary["radscore"]["scores"], columns=columns).to_csv(path, index=False)
+    csv_safe_frame(pd.DataFrame(summary["radscore"]["scores"], columns=columns)).to_csv(path, index=False)
 
 
 def _write_metrics_csv(metrics: list[dict[str, Any]], path: Path) -> None:
@@ -169,4 +174,4 @@ def _write_metrics_csv(metrics: list[dict[str, Any]], path: Path) -> None:
     with path.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
-        writer.writerows(metrics)
+        writer.writerows({key: csv_safe(value) for key, value in row.items()} for row in metrics)

@@ -29,7 +29,8 @@ from ..case.habitats import HabitatModel
 from ..case.loading import load_case
 from .manifest import CohortCase, read_manifest
 from ..case.pipeline import analyze_case, resample_case
-from ..core.files import atomic_path
+from ..core.files import atomic_path, csv_raw_frame, csv_safe_frame, output_lock
+from ..core.processes import die_with_parent
 from ..core.settings import Settings
 
 #: Columns of a features table that are not features.
@@ -124,8 +125,11 @@ def _voxel_sample_task(
     cached = _Cache.load(cache_path)
     if cached is not None:
         return case.case_id, cached
-    loaded = load_case(case.image, case.mask, label=case.label, segment=case.segment)
-    resampled = resample_case(loaded.image.image, loaded.mask, settings)
+    try:
+        loaded = load_case(case.image, case.mask, label=case.label, segment=case.segment)
+        resampled = resample_case(loaded.image.image, loaded.mask, settings)
+    except CCRCCStagingError:
+        return case.case_id, None  # not cached: a fixed file is read again next time
     model = HabitatModel.from_settings(settings.habitats)
     rng = np.random.default_rng(_case_seed(settings.habitats.seed, case.case_id))
     sample = model.sample_voxels(resampled.habitat_input(), n, rng).tolist()
@@ -192,6 +196,7 @@ class _Task:
         self.args = args
 
     def __call__(self) -> Any:
+        die_with_parent()  # a worker of a killed command must not run on
         return self.function(*self.args)
 
 
@@ -210,8 +215,12 @@ def fit_population_habitats(
         for case in training
     ]
     samples = dict(_run_parallel(tasks, jobs, scheduler, "habitat sample", show_progress))
+    # A training case that cannot be read gives no sample; its own row says why (the features step fails on it).
+    usable = [c for c in training if samples.get(c.case_id) is not None]
+    if not usable:
+        raise ManifestError("No training case could be read: the population habitat model needs at least one.")
     # Completion order varies between runs; the fit must not.
-    return model.fit_sample(np.concatenate([np.asarray(samples[c.case_id], dtype=float) for c in training]))
+    return model.fit_sample(np.concatenate([np.asarray(samples[c.case_id], dtype=float) for c in usable]))
 
 
 def extract_cohort(
@@ -232,12 +241,22 @@ def extract_cohort(
     habitat_model = fit_population_habitats(cases, settings, cache, jobs, scheduler, show_progress)
     model_data = habitat_model.to_dict()
     model_digest = hashlib.sha256(json.dumps(model_data, sort_keys=True).encode()).hexdigest()
-    out_csv.parent.mkdir(parents=True, exist_ok=True)
+    with output_lock(out_csv.parent, f".{out_csv.name}.lock"):
+        _write_side_files(out_csv, model_data, settings)
+        return _extract_rows(cases, out_csv, settings, model_data, model_digest, cache, jobs, scheduler, show_progress)
+
+
+def _write_side_files(out_csv: Path, model_data: dict[str, Any], settings: Settings) -> None:
     with atomic_path(habitat_model_path(out_csv)) as path:
         path.write_text(json.dumps(model_data, indent=1) + "\n")
     with atomic_path(settings_path(out_csv)) as path:
         path.write_text(json.dumps(settings.to_dict(), indent=1, default=str) + "\n")
 
+
+def _extract_rows(
+    cases: list[CohortCase], out_csv: Path, settings: Settings, model_data: dict[str, Any], model_digest: str,
+    cache: _Cache, jobs: int, scheduler: str | None, show_progress: bool,
+) -> ExtractionSummary:
     def tasks_for(pairs: list[tuple[CohortCase, Path]]) -> list[_Task]:
         return [
             _Task(_features_task, case, mask, settings, model_data,
@@ -272,7 +291,7 @@ def _write_table(rows: list[dict[str, Any]], order: list[str], out_csv: Path) ->
     meta = [c for c in (*META_COLUMNS, "warnings") if c in table.columns]
     table = table[meta + [c for c in table.columns if c not in meta]]
     with atomic_path(out_csv) as path:
-        table.to_csv(path, index=False, float_format="%.17g")
+        csv_safe_frame(table).to_csv(path, index=False, float_format="%.17g")
 
 
 def read_features(path: Path) -> pd.DataFrame:
@@ -285,4 +304,4 @@ def read_features(path: Path) -> pd.DataFrame:
     if missing:
         raise ManifestError(f"{path} is not a features table from 'ccrcc-staging extract' (no {missing}).")
     table["error"] = table["error"].fillna("")
-    return table
+    return csv_raw_frame(table)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import ManifestError
+from ..core.files import atomic_path, csv_safe_frame, output_folder
 from ..model import bundle
 from ..model.bundle import DeployedModel, load_deployed_model
 from . import bundle_writer
@@ -27,11 +28,20 @@ from .train import cohort_summary, record_metrics, survival_summary, evaluation_
 #: ``evaluate``'s summary and report file names in its output folder.
 EVALUATION_SUMMARY = "evaluation_summary.json"
 EVALUATION_REPORT = "evaluation_report.html"
+#: What ``evaluate`` writes (replaced with ``--overwrite``, refused otherwise).
+EVALUATION_FILES = (EVALUATION_SUMMARY, EVALUATION_REPORT, bundle.METRICS, bundle.RADSCORES)
 
 
-def evaluate(model_dir: Path, features_csv: Path, out_dir: Path, trust_research_models: bool = False) -> dict[str, Any]:
+def evaluate(
+    model_dir: Path, features_csv: Path, out_dir: Path, trust_research_models: bool = False, overwrite: bool = False
+) -> dict[str, Any]:
     """Score the cohort of ``features_csv``; write the summary and tables into ``out_dir`` and return the summary (the
     command renders the report)."""
+    with output_folder(out_dir, overwrite, EVALUATION_FILES):
+        return _evaluate_into(model_dir, features_csv, out_dir, trust_research_models)
+
+
+def _evaluate_into(model_dir: Path, features_csv: Path, out_dir: Path, trust_research_models: bool) -> dict[str, Any]:
     table = read_features(features_csv)
     if trust_research_models:
         result = bundle_writer.load_research_models(model_dir)
@@ -43,10 +53,12 @@ def evaluate(model_dir: Path, features_csv: Path, out_dir: Path, trust_research_
         summary = deployed_evaluation_summary(model, table)
     summary["title"] = f"CCRCCStaging evaluation of {features_csv.name}"
     summary["cohort"] = cohort_summary(*usable_cases(table))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / EVALUATION_SUMMARY).write_text(json.dumps(summary, default=str) + "\n")
-    pd.DataFrame(summary["metrics"]).to_csv(out_dir / bundle.METRICS, index=False)
-    bundle_writer.write_radscores_csv(summary, out_dir / bundle.RADSCORES)
+    with atomic_path(out_dir / EVALUATION_SUMMARY) as path:
+        path.write_text(json.dumps(summary, default=str) + "\n")
+    with atomic_path(out_dir / bundle.METRICS) as path:
+        csv_safe_frame(pd.DataFrame(summary["metrics"])).to_csv(path, index=False)
+    with atomic_path(out_dir / bundle.RADSCORES) as path:
+        bundle_writer.write_radscores_csv(summary, path)
     return summary
 
 

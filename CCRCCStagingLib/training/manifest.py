@@ -51,6 +51,9 @@ def read_manifest(path: Path) -> list[CohortCase]:
     missing = [column for column in REQUIRED_COLUMNS if column not in table.columns]
     if missing:
         raise ManifestError(f"The manifest {path} lacks the column(s) {missing}; it needs {list(REQUIRED_COLUMNS)}.")
+    table["case_id"] = table["case_id"].str.strip()  # 'case1 ' and 'case1' are one case
+    if (table["case_id"] == "").any():
+        raise ManifestError(f"The manifest {path} has a row without case_id; give every case an id.")
     duplicated = sorted(set(table["case_id"][table["case_id"].duplicated()]))
     if duplicated:
         raise ManifestError(f"The manifest {path} repeats case_id {duplicated}; each case needs its own id.")

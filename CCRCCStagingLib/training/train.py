@@ -27,6 +27,7 @@ from sklearn.pipeline import FunctionTransformer, Pipeline
 from . import bundle_writer
 from .cohort import feature_columns
 from ..core.errors import ManifestError, SettingsError
+from ..core.files import output_folder, require_empty_or_overwrite
 from .manifest import SPLITS
 from .classifiers import CLASSIFIERS, fit_balanced, make_classifier, out_of_fold_probability
 from .selection import make_selection_pipeline
@@ -341,13 +342,15 @@ def cohort_summary(table: pd.DataFrame, failures: list[dict[str, str]]) -> dict[
 
 def train(
     features_csv: Path, model_dir: Path, settings: TrainingSettings, card: dict[str, Any] | None = None,
-    model_id: str | None = None, report: bundle_writer.ReportWriter | None = None,
+    model_id: str | None = None, report: bundle_writer.ReportWriter | None = None, overwrite: bool = False,
 ) -> TrainingResult:
-    """``ccrcc-staging train``: fit on the features table from ``extract`` and write the model folder;
-    ``report(summary, path)`` renders the training report into it (the command passes the renderer)."""
+    """``ccrcc-staging train``: fit on the features table from ``extract`` and write the model folder, which must be
+    new or empty (``overwrite``: its previous model files are replaced); ``report(summary, path)`` renders the
+    training report into it (the command passes the renderer)."""
     from ..core.provenance import software_versions
     from .cohort import habitat_model_path, read_features, settings_path
 
+    require_empty_or_overwrite(model_dir, overwrite)
     table = read_features(features_csv)
     try:
         habitat_model = json.loads(habitat_model_path(features_csv).read_text())
@@ -359,10 +362,21 @@ def train(
         ) from None
     result = train_models(table, settings)
     result.summary.update(software=software_versions(), settings=extraction_settings)
-    deployed = result.deployed
     features = selected_names(result.selections["mix"], result.columns["mix"])
     digest = hashlib.sha256(features_csv.read_bytes()).hexdigest()[:12]
     identifier = model_id or f"ccrcc-{settings.deploy_classifier}-mix-{digest}"
+    with output_folder(model_dir, overwrite, bundle_writer.MODEL_FOLDER_FILES):
+        _write_model(model_dir, result, features, identifier, habitat_model, extraction_settings, card, report, digest,
+                     features_csv)
+    return result
+
+
+def _write_model(
+    model_dir: Path, result: TrainingResult, features: list[str], identifier: str, habitat_model: dict[str, Any],
+    extraction_settings: dict[str, Any], card: dict[str, Any] | None, report: bundle_writer.ReportWriter | None,
+    digest: str, features_csv: Path,
+) -> None:
+    deployed = result.deployed
     bundle_writer.write_model_dir(
         model_dir,
         model_id=identifier,
@@ -382,4 +396,3 @@ def train(
         research=result,
         report=report,
     )
-    return result

@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "Testing"))
 sys.path.insert(0, str(REPO / "Testing" / "reports"))
 
-from CCRCCStagingLib import report  # noqa: E402
+from CCRCCStagingLib.reports.case.render import render_report  # noqa: E402
 from CCRCCStagingLib.cli import main as cli  # noqa: E402
 
 SAMPLE_CT = REPO / "Resources" / "Sample" / "ccrcc_sample_ct.nrrd"
@@ -81,7 +81,7 @@ def main() -> int:
             print("no bundled model (or --no-model): the screenshots show 'no prediction'", file=sys.stderr)
         if cli(["analyze", str(SAMPLE_CT), str(SAMPLE_SEG), "--out", str(analysis), *options]) != 0:
             return 1
-        html, pdf = report.render_report(analysis, formats=("html", "pdf"))
+        html, pdf = render_report(analysis, formats=("html", "pdf"))
         html_screenshot(html, out_dir / "report-html.png", Path(work) / "profile")
         pdf_pages(pdf, out_dir)
         radiogenomics_screenshot(Path(work), out_dir)

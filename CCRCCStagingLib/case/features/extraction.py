@@ -12,6 +12,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ...core.errors import RegionError
+from ...core.processes import die_with_parent
 from ..resampling import RegionInput, RegionSampler
 from .binning import BINNING, BinningMemo, with_shared_binning
 from .shape import shape_class
@@ -282,6 +283,7 @@ def _run(tasks: list[_Task], workers: int) -> Iterable[tuple[int, list[tuple[tup
 
 def _run_numbered(numbered: tuple[int, _Task]) -> tuple[int, list[tuple[tuple[int, int], str, dict[str, float]]]]:
     index, task = numbered
+    die_with_parent()  # a worker of a killed command must not run on
     return index, _run_task(task)
 
 
