@@ -4,6 +4,7 @@ sub-command names its handler as ``"<commands module>:<function>"``, imported on
 from __future__ import annotations
 
 import argparse
+from typing import NoReturn
 
 from ..core.files import DEMO_OUT
 
@@ -214,15 +215,22 @@ COMMANDS = (
 )
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """An option mistake ends like every other user mistake: one ``error:`` line (naming ``--help``), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message.rstrip('.')}; see '{self.prog} --help'.\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole parser (imports nothing heavy)."""
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="ccrcc-staging",
         description="Subregional and peritumoral CT radiomics for the T stage of clear cell RCC "
         "(Huang et al., Insights into Imaging 2026). Research software, not for clinical use.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    subparsers = parser.add_subparsers(dest="command", required=True)
+    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
     for name, description, handler, positionals, out, options in COMMANDS:
         command = subparsers.add_parser(name, help=description)
         command.set_defaults(handler=handler)
