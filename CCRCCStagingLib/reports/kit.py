@@ -95,7 +95,7 @@ figure img {{ max-width: 100%; height: auto; }}
 .scroller .controls {{ flex: 1 1 14rem; }}
 .scroller input[type=range] {{ width: 100%; }}
 ul.warnings li {{ margin: .2rem 0; }}
-footer {{ margin-top: 3rem; border-top: 2px solid #c9ced6; color: #555; }}
+footer {{ margin-top: 3rem; border-top: 2px solid #c9ced6; }}
 @page {{ size: A4; margin: 14mm; }}
 @media print {{
   body {{ max-width: none; padding: 0; font-size: 10pt; }}

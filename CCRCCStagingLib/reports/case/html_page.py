@@ -48,7 +48,8 @@ def report_html(content: ReportContent, figures: ReportFigures) -> str:
                                                                                       content.geometry_rows)),
         ("provenance", "Software, settings and timings", _provenance(content)),
     ]
-    footer = (f"<footer><p>CCRCCStaging {escape(content.version)} · {escape(content.case_label)} · generated "
+    footer = (f'<footer><p class="note">CCRCCStaging {escape(content.version)}'
+              f" · {escape(content.case_label)} · generated "
               f"{escape(content.generated)}. Research software, not for clinical use.</p></footer>")
     return page(f"{content.title} — {content.case_label}", _header(content), sections, footer, contents=False,
                 script=_SCRIPT)
