@@ -18,7 +18,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..core.errors import InputFileError
-from .file_checks import ReadLimits
+from .file_checks import ReadLimits, native_stderr_silenced
 
 #: DICOM tags kept from a series (for the report and DICOM SEG export).
 DICOM_TAGS = {
@@ -65,7 +65,8 @@ def read_series(folder: Path, files: list[str], limits: ReadLimits) -> tuple[sit
     reader.SetFileNames(files)
     reader.MetaDataDictionaryArrayUpdateOn()
     try:
-        image = reader.Execute()
+        with native_stderr_silenced():  # ITK's own non-uniform-sampling warning: said below, in a sentence
+            image = reader.Execute()
     except RuntimeError as error:
         raise InputFileError(f"The DICOM series in {folder} cannot be read: {error}".strip()) from None
     tags = {name: reader.GetMetaData(0, tag).strip() for tag, name in DICOM_TAGS.items() if reader.HasMetaDataKey(0, tag)}
@@ -80,7 +81,8 @@ def _slice_positions(files: list[str], folder: Path) -> tuple[np.ndarray, tuple[
     for name in files:
         reader.SetFileName(name)
         try:
-            reader.ReadImageInformation()
+            with native_stderr_silenced():
+                reader.ReadImageInformation()
             position = [float(v) for v in reader.GetMetaData("0020|0032").split("\\")]
         except (RuntimeError, ValueError):
             raise InputFileError(

@@ -20,7 +20,10 @@ import gzip
 import os
 import stat
 import struct
+import sys
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,12 +113,32 @@ def require_regular_file(path: Path, what: str) -> None:
         )
 
 
+@contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """ITK's and VNL's C++ code print diagnostics of damaged headers straight to the process's stderr (file
+    descriptor 2); while a file is read they go nowhere, and what matters reaches the user as this project's own
+    sentence (ITK's errors arrive as exceptions)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "wb") as null:
+        os.dup2(null.fileno(), 2)
+    warnings = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)
+    try:
+        yield
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(warnings)
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def read_header(path: Path, what: str) -> Header:
     """The header of an image file, read without its pixels."""
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
-        reader.ReadImageInformation()
+        with native_stderr_silenced():
+            reader.ReadImageInformation()
     except RuntimeError as error:
         reason = str(error).strip().splitlines()[-1] if str(error).strip() else "unknown reason"
         raise InputFileError(

@@ -18,6 +18,7 @@ from .file_checks import (
     ReadLimits,
     check_header,
     check_payload,
+    native_stderr_silenced,
     read_header,
     require_regular_file,
 )
@@ -101,7 +102,8 @@ def _read_file(path: Path, what: str, limits: ReadLimits) -> sitk.Image:
     check_header(header, path, what, limits)
     check_payload(path, header, what, limits)
     try:
-        return sitk.ReadImage(str(path))
+        with native_stderr_silenced():
+            return sitk.ReadImage(str(path))
     except RuntimeError as error:
         reason = str(error).strip().splitlines()[-1] if str(error).strip() else "unknown reason"
         raise InputFileError(
