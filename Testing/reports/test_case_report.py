@@ -17,6 +17,7 @@ import pytest
 from CCRCCStagingLib.cli import main
 from CCRCCStagingLib.core import palette
 from CCRCCStagingLib.core.errors import InputFileError, SettingsError
+from CCRCCStagingLib.core.files import LOCK_FILE
 from CCRCCStagingLib.core.privacy import PLACEHOLDER
 from CCRCCStagingLib.reports.case.content import T_STAGE_TEXT
 from CCRCCStagingLib.reports.case.folder import load_case_folder
@@ -125,7 +126,8 @@ def test_report_without_model_says_so_and_shows_the_regions(no_model_dir: Path) 
     written = render_report(no_model_dir, formats=("html", "pdf"))
 
     assert written == [no_model_dir / "report.html", no_model_dir / "report.pdf"]
-    assert not [p.name for p in no_model_dir.iterdir() if p.name.startswith(".")], "temporary files left behind"
+    hidden = [p.name for p in no_model_dir.iterdir() if p.name.startswith(".") and p.name != LOCK_FILE]
+    assert not hidden, "temporary files left behind"  # the folder's lock file stays, as locks do
     result = json.loads((no_model_dir / "result.json").read_text())
     html = (no_model_dir / "report.html").read_text()
     assert "No prediction (no model)" in html
