@@ -155,8 +155,8 @@ def new_figure(width: float, height: float, constrained: bool = True) -> Figure:
 
 
 def figure_png(figure: Figure) -> bytes:
-    """The figure as PNG at :data:`DPI`, on white, without the software stamp (the same figure gives the same bytes
-    whatever the matplotlib version)."""
+    """The figure as PNG at :data:`DPI`, on white, without matplotlib's software stamp (a report does not change with
+    the plotting library's version string)."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI, facecolor="white", metadata={"Software": None})
     return buffer.getvalue()
