@@ -133,7 +133,10 @@ def native_stderr_silenced() -> Iterator[None]:
 
 
 def read_header(path: Path, what: str) -> Header:
-    """The header of an image file, read without its pixels."""
+    """The header of an image file, read without its pixels (a NIfTI header is checked byte by byte first: ITK's
+    reader can spin forever on a degenerate orientation)."""
+    if path.name.lower().endswith((".nii", ".nii.gz")):
+        _precheck_nifti(path, what)
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
@@ -226,6 +229,37 @@ def _payload_layout(path: Path) -> tuple[int, bool] | None:
     if name.endswith(".mha"):
         return _metaimage_layout(path)
     return None
+
+
+def _precheck_nifti(path: Path, what: str) -> None:
+    """The NIfTI-1 header's geometry fields, before ITK reads them: dimensions, voxel sizes, qform and sform must be
+    finite and non-degenerate (ITK's orientation code can loop without end on others)."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as handle:
+            header = handle.read(348)
+    except (OSError, EOFError, zlib.error):
+        raise InputFileError(f"The {what} file {path} is truncated or damaged; copy or export it again.") from None
+    order = next((o for o in ("<", ">") if len(header) == 348 and struct.unpack(f"{o}i", header[:4])[0] == 348), None)
+    if order is None:
+        return  # not NIfTI-1 (NIfTI-2 or damaged): ITK's reader says so
+    dims = struct.unpack(f"{order}8h", header[40:56])
+    pixdim = struct.unpack(f"{order}8f", header[76:108])
+    qform_code, sform_code = struct.unpack(f"{order}2h", header[252:256])
+    quatern = struct.unpack(f"{order}6f", header[256:280])
+    srow = np.array(struct.unpack(f"{order}12f", header[280:328]), dtype=float).reshape(3, 4)
+    rank = max(1, min(int(dims[0]), 7))
+    geometry_ok = (
+        all(n >= 1 for n in dims[1 : rank + 1]) and all(np.isfinite(pixdim[1 : rank + 1]))
+        and all(p > 0 for p in pixdim[1 : min(rank, 3) + 1])
+        and (qform_code <= 0 or all(np.isfinite(quatern)))
+        and (sform_code <= 0 or (np.all(np.isfinite(srow)) and abs(np.linalg.det(srow[:, :3])) > 1e-12))
+    )
+    if not geometry_ok:
+        raise ImageFormatError(
+            f"The {what} {path} has an invalid geometry in its NIfTI header (voxel size, origin or orientation not "
+            "finite, zero or degenerate); export the image again."
+        )
 
 
 def _nifti_offset(path: Path) -> int:
