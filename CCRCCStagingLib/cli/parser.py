@@ -105,6 +105,8 @@ def _add_region_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _extract_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="extract with this trained model's settings and habitat model, unchanged "
+                        "(an external cohort; any splits); without it the habitat model is fit on the train split")
     parser.add_argument("--jobs", type=positive_int, default=1, help="parallel processes (default 1)")
     parser.add_argument("--cache", help="cache folder: a re-run only computes what changed")
     parser.add_argument("--scheduler", help="address of a Dask scheduler to run the cases on")

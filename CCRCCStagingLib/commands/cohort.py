@@ -7,7 +7,8 @@ import argparse
 from pathlib import Path
 
 from ..core.settings import Settings
-from ..model.bundle import REPORT
+from ..model.bundle import REPORT, load_deployed_model
+from ..model.predict import settings_for_model
 from ..reports.training.render import render_training_report
 from ..training.classifiers import CLASSIFIERS
 from ..training.cohort import extract_cohort
@@ -17,10 +18,15 @@ from .common import settings_from
 
 
 def run_extract(args: argparse.Namespace) -> int:
-    """``extract``: features of every region of every case of a manifest."""
+    """``extract``: features of every region of every case of a manifest — with ``--model``, by that model's own
+    settings and habitat model, unchanged (an external cohort)."""
+    settings, habitat_model = settings_from(args) or Settings(), None
+    if args.model:
+        model = load_deployed_model(Path(args.model))
+        settings, habitat_model = settings_for_model(model, settings_from(args)), model.habitat_model
     summary = extract_cohort(
-        Path(args.manifest), Path(args.out), settings_from(args) or Settings(), jobs=args.jobs,
-        cache_dir=Path(args.cache) if args.cache else None, scheduler=args.scheduler,
+        Path(args.manifest), Path(args.out), settings, jobs=args.jobs,
+        cache_dir=Path(args.cache) if args.cache else None, scheduler=args.scheduler, habitat_model=habitat_model,
     )
     print(
         f"{summary.n_cases} cases ({summary.n_failed} failed, {summary.n_from_cache} from cache) → "

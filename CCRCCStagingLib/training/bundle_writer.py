@@ -32,6 +32,7 @@ from ..model.bundle import (
     sha256,
     verify,
 )
+from .predictions import PREDICTIONS, write_predictions
 
 #: Writes a report of the training summary to a path (the command passes the training report's renderer).
 ReportWriter = Callable[[dict[str, Any], Path], None]
@@ -39,7 +40,9 @@ ReportWriter = Callable[[dict[str, Any], Path], None]
 
 #: Every file this tool writes into a model folder: what the manifest signs (never a stranger's file left in the
 #: folder), and what ``--overwrite`` replaces.
-MODEL_FOLDER_FILES = (MODEL, ARRAYS, HABITATS, SUMMARY, REPORT, MODEL_CARD, METRICS, RADSCORES, RESEARCH, MANIFEST)
+MODEL_FOLDER_FILES = (
+    MODEL, ARRAYS, HABITATS, SUMMARY, REPORT, MODEL_CARD, METRICS, RADSCORES, PREDICTIONS, RESEARCH, MANIFEST
+)
 
 
 def write_manifest(model_dir: Path) -> str:
@@ -116,6 +119,7 @@ def write_model_dir(
     summary: dict[str, Any],
     research: Any,
     report: ReportWriter | None = None,
+    predictions: Any = None,
 ) -> str:
     """Write a complete model folder and its manifest; return the model's sha256 (the manifest's digest).
     ``report(summary, path)`` writes the training report, before the manifest so that it is listed."""
@@ -144,6 +148,8 @@ def write_model_dir(
     write_radscores_csv(summary, model_dir / RADSCORES)
     (model_dir / RESEARCH).parent.mkdir(exist_ok=True)
     joblib.dump(research, model_dir / RESEARCH)
+    if predictions is not None:
+        write_predictions(predictions, model_dir / PREDICTIONS)
     if report is not None:
         report(summary, model_dir / REPORT)
     return write_manifest(model_dir)

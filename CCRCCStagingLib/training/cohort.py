@@ -24,14 +24,14 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from ..core.errors import CCRCCStagingError, ManifestError, SettingsError
 from ..case.habitats import HabitatModel
 from ..case.loading import load_case
-from .manifest import CohortCase, read_manifest
 from ..case.pipeline import analyze_case, resample_case
+from ..core.errors import CCRCCStagingError, ManifestError, SettingsError
 from ..core.files import atomic_path, csv_raw_frame, csv_safe_frame, output_lock
 from ..core.processes import die_with_parent
 from ..core.settings import Settings
+from .manifest import CohortCase, read_manifest
 
 #: Columns of a features table that are not features.
 META_COLUMNS = ("case_id", "t_stage", "group", "split", "os_time", "os_event", "error", "habitats_k", "tumour_volume_ml")
@@ -56,6 +56,26 @@ def habitat_model_path(features_csv: Path) -> Path:
 def settings_path(features_csv: Path) -> Path:
     """Where the extraction settings are stored: beside the features table (a trained model carries them)."""
     return features_csv.with_name(features_csv.stem + ".settings.json")
+
+
+def extraction_digest(settings: Settings, habitat_model: dict[str, Any]) -> str:
+    """One digest of what made a features table: the extraction settings and the habitat model. A model accepts
+    only features whose digest is its own (``evaluate``)."""
+    text = json.dumps({"settings": settings.digest(), "habitats": habitat_model}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def features_digest(features_csv: Path) -> str:
+    """The extraction digest of a features table, from the settings and habitat model written beside it."""
+    try:
+        settings = Settings.from_dict(json.loads(settings_path(features_csv).read_text()))
+        habitat_model = json.loads(habitat_model_path(features_csv).read_text())
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ManifestError(
+            f"The settings or habitat model beside {features_csv} cannot be read ({error}); extract the cohort again "
+            "with 'ccrcc-staging extract'."
+        ) from None
+    return extraction_digest(settings, habitat_model)
 
 
 def repeat_features_path(features_csv: Path) -> Path:
@@ -232,14 +252,19 @@ def extract_cohort(
     cache_dir: Path | None = None,
     scheduler: str | None = None,
     show_progress: bool = True,
+    habitat_model: dict[str, Any] | None = None,
 ) -> ExtractionSummary:
-    """Features of every region of every case; writes the table, the habitat model and repeat features."""
+    """Features of every region of every case; writes the table, the habitat model and repeat features.
+
+    ``habitat_model``: a trained model's population GMM, applied unchanged (an external cohort, any splits); without
+    it the GMM is fit on the manifest's training split."""
     if jobs < 1:
         raise SettingsError(f"--jobs must be at least 1, got {jobs}.")
     cases = read_manifest(manifest)
     cache = _Cache(cache_dir)
-    habitat_model = fit_population_habitats(cases, settings, cache, jobs, scheduler, show_progress)
-    model_data = habitat_model.to_dict()
+    if habitat_model is None:
+        habitat_model = fit_population_habitats(cases, settings, cache, jobs, scheduler, show_progress).to_dict()
+    model_data = habitat_model
     model_digest = hashlib.sha256(json.dumps(model_data, sort_keys=True).encode()).hexdigest()
     with output_lock(out_csv.parent, f".{out_csv.name}.lock"):
         _write_side_files(out_csv, model_data, settings)

@@ -18,18 +18,28 @@ import pandas as pd
 
 from ..core.errors import ManifestError
 from ..core.files import atomic_path, csv_safe_frame, output_folder
+from ..core.settings import Settings
 from ..model import bundle
 from ..model.bundle import DeployedModel, load_deployed_model
 from . import bundle_writer
-from .cohort import read_features
+from .cohort import extraction_digest, features_digest, read_features
 from .manifest import SPLITS
-from .train import cohort_summary, record_metrics, survival_summary, evaluation_summary, labels, usable_cases
+from .predictions import PREDICTIONS, predictions_table, write_predictions
+from .train import (
+    cohort_summary,
+    evaluation_summary,
+    labels,
+    record_metrics,
+    research_predictions,
+    survival_summary,
+    usable_cases,
+)
 
 #: ``evaluate``'s summary and report file names in its output folder.
 EVALUATION_SUMMARY = "evaluation_summary.json"
 EVALUATION_REPORT = "evaluation_report.html"
 #: What ``evaluate`` writes (replaced with ``--overwrite``, refused otherwise).
-EVALUATION_FILES = (EVALUATION_SUMMARY, EVALUATION_REPORT, bundle.METRICS, bundle.RADSCORES)
+EVALUATION_FILES = (EVALUATION_SUMMARY, EVALUATION_REPORT, bundle.METRICS, bundle.RADSCORES, PREDICTIONS)
 
 
 def evaluate(
@@ -43,14 +53,17 @@ def evaluate(
 
 def _evaluate_into(model_dir: Path, features_csv: Path, out_dir: Path, trust_research_models: bool) -> dict[str, Any]:
     table = read_features(features_csv)
+    model = load_deployed_model(model_dir)
+    _require_same_extraction(model, features_csv)
     if trust_research_models:
         result = bundle_writer.load_research_models(model_dir)
         _require_columns(table, result.columns["mix"], features_csv)
         summary = {**result.summary, **evaluation_summary(result, table)}
+        predictions = research_predictions(result, table)
     else:
-        model = load_deployed_model(model_dir)
         _require_columns(table, model.features, features_csv)
         summary = deployed_evaluation_summary(model, table)
+        predictions = deployed_predictions(model, table)
     summary["title"] = f"CCRCCStaging evaluation of {features_csv.name}"
     summary["cohort"] = cohort_summary(*usable_cases(table))
     with atomic_path(out_dir / EVALUATION_SUMMARY) as path:
@@ -59,7 +72,19 @@ def _evaluate_into(model_dir: Path, features_csv: Path, out_dir: Path, trust_res
         csv_safe_frame(pd.DataFrame(summary["metrics"])).to_csv(path, index=False)
     with atomic_path(out_dir / bundle.RADSCORES) as path:
         bundle_writer.write_radscores_csv(summary, path)
+    write_predictions(predictions, out_dir / PREDICTIONS)
     return summary
+
+
+def _require_same_extraction(model: DeployedModel, features_csv: Path) -> None:
+    """Features made with another habitat model or other settings would be scored silently wrong: refused."""
+    expected = extraction_digest(Settings.from_dict(model.extraction_settings), model.habitat_model)
+    if features_digest(features_csv) != expected:
+        raise ManifestError(
+            f"{features_csv} was extracted with another habitat model or other settings than the model "
+            f"{model.description['id']}; extract the cohort again with 'ccrcc-staging extract MANIFEST --model "
+            f"{model.model_dir} --out …'."
+        )
 
 
 def _require_columns(table: pd.DataFrame, columns: list[str], features_csv: Path) -> None:
@@ -68,19 +93,31 @@ def _require_columns(table: pd.DataFrame, columns: list[str], features_csv: Path
         raise ManifestError(f"{features_csv} lacks {len(missing)} feature(s) the model needs, e.g. {missing[:3]}.")
 
 
-def deployed_evaluation_summary(model: DeployedModel, table: pd.DataFrame) -> dict[str, Any]:
-    """Metrics, ROC, Radscore and survival of the deployed model on every split present in ``table``."""
+def deployed_predictions(model: DeployedModel, table: pd.DataFrame) -> pd.DataFrame:
+    """The deployed model on every usable case: the very numbers ``analyze --model`` gives for that case."""
     table, _ = usable_cases(table)
     predictions = [model.predict({name: float(row[name]) for name in model.features}) for _, row in table.iterrows()]
     probability = np.array([p.probability_high for p in predictions])
+    name = f"mix_{model.description['classifier']}"
+    threshold = float(model.description["threshold"])
     scores = np.array([p.radscore for p in predictions])
+    return predictions_table(table, {name: (probability, threshold)}, scores, float(model.description["radscore"]["cutoff"]))
+
+
+def deployed_evaluation_summary(model: DeployedModel, table: pd.DataFrame) -> dict[str, Any]:
+    """Metrics, ROC, Radscore and survival of the deployed model on every split present in ``table``."""
+    rows = deployed_predictions(model, table)
+    table, _ = usable_cases(table)
     classifier = model.description["classifier"]
+    probability = rows[f"mix_{classifier}_probability"].to_numpy()
+    scores = rows["radscore"].to_numpy()
     metrics, roc = [], {}
     for split in [s for s in SPLITS if (table["split"] == s).any()]:
         selector = (table["split"] == split).to_numpy()
         y = labels(table[selector])
         if len(set(y)) == 2:  # AUC needs both groups
-            record_metrics(metrics, roc, "mix", classifier, split, y, probability[selector], predictions[0].threshold)
+            record_metrics(metrics, roc, "mix", classifier, split, y, probability[selector],
+                           float(model.description["threshold"]))
     cutoff = float(model.description["radscore"]["cutoff"])
     return {
         "deployed": {"region": "mix", "classifier": classifier, "model": model.identity()},

@@ -10,7 +10,13 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy.stats import norm, rankdata
-from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_curve
+from sklearn.metrics import (
+    accuracy_score,
+    f1_score,
+    precision_score,
+    recall_score,
+    roc_curve,
+)
 
 from ..core.errors import CCRCCStagingError
 

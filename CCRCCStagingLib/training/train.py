@@ -24,14 +24,20 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.pipeline import FunctionTransformer, Pipeline
 
-from . import bundle_writer
-from .cohort import feature_columns
 from ..core.errors import ManifestError, SettingsError
 from ..core.files import output_folder, require_empty_or_overwrite
+from . import bundle_writer
+from .classifiers import (
+    CLASSIFIERS,
+    fit_balanced,
+    make_classifier,
+    out_of_fold_probability,
+)
+from .cohort import feature_columns
 from .manifest import SPLITS
-from .classifiers import CLASSIFIERS, fit_balanced, make_classifier, out_of_fold_probability
-from .selection import make_selection_pipeline
 from .metrics import classification_metrics, youden_cutoff
+from .predictions import predictions_table
+from .selection import make_selection_pipeline
 from .survival import compare_survival
 
 VOLUME_BASELINE = "volume_only"
@@ -217,6 +223,16 @@ def train_models(table: pd.DataFrame, settings: TrainingSettings) -> TrainingRes
     return result
 
 
+def research_predictions(result: TrainingResult, table: pd.DataFrame) -> pd.DataFrame:
+    """Every region × classifier (and the volume baseline) on every usable case, for ``predictions.csv``."""
+    table, _ = usable_cases(table)
+    probabilities = {
+        f"{region}_{name}": (model.probability(table), model.threshold) for (region, name), model in result.models.items()
+    }
+    scores = radscore(result.selections["mix"], table, result.columns["mix"])
+    return predictions_table(table, probabilities, scores, result.radscore_cutoff)
+
+
 def radscore(selection: Pipeline, table: pd.DataFrame, columns: list[str]) -> np.ndarray:
     """Radscore = LASSO intercept + Σ coefficient × z-scored feature (the ``mix`` selection's linear predictor)."""
     before_lasso = selection[:-1].transform(_matrix(table, columns))
@@ -365,16 +381,17 @@ def train(
     features = selected_names(result.selections["mix"], result.columns["mix"])
     digest = hashlib.sha256(features_csv.read_bytes()).hexdigest()[:12]
     identifier = model_id or f"ccrcc-{settings.deploy_classifier}-mix-{digest}"
+    predictions = research_predictions(result, table)
     with output_folder(model_dir, overwrite, bundle_writer.MODEL_FOLDER_FILES):
         _write_model(model_dir, result, features, identifier, habitat_model, extraction_settings, card, report, digest,
-                     features_csv)
+                     features_csv, predictions)
     return result
 
 
 def _write_model(
     model_dir: Path, result: TrainingResult, features: list[str], identifier: str, habitat_model: dict[str, Any],
     extraction_settings: dict[str, Any], card: dict[str, Any] | None, report: bundle_writer.ReportWriter | None,
-    digest: str, features_csv: Path,
+    digest: str, features_csv: Path, predictions: pd.DataFrame,
 ) -> None:
     deployed = result.deployed
     bundle_writer.write_model_dir(
@@ -395,4 +412,5 @@ def _write_model(
         summary=result.summary,
         research=result,
         report=report,
+        predictions=predictions,
     )
