@@ -12,23 +12,23 @@ position would give a volume whose slices lie where they are not, with only a wa
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
 from ..core.errors import InputFileError
+from ..core.privacy import DICOM_IDENTIFIER_TAGS
 from .file_checks import ReadLimits, native_stderr_silenced
 
-#: DICOM tags kept from a series (for the report and DICOM SEG export).
+#: DICOM tags kept from a series at analysis time (``result.json`` → ``inputs.dicom``): the patient and study data
+#: the report shows with identifiers, and the UIDs that tie a later DICOM SEG export to the very series analysed.
 DICOM_TAGS = {
-    "0010|0020": "PatientID",
-    "0010|0010": "PatientName",
-    "0008|0020": "StudyDate",
+    **DICOM_IDENTIFIER_TAGS,
     "0020|000d": "StudyInstanceUID",
     "0020|000e": "SeriesInstanceUID",
     "0008|0060": "Modality",
-    "0008|103e": "SeriesDescription",
 }
 #: Slice gaps may differ from the median gap by this fraction before the series counts as uneven.
 SPACING_TOLERANCE = 0.01
@@ -69,9 +69,30 @@ def read_series(folder: Path, files: list[str], limits: ReadLimits) -> tuple[sit
             image = reader.Execute()
     except RuntimeError as error:
         raise InputFileError(f"The DICOM series in {folder} cannot be read: {error}".strip()) from None
-    tags = {name: reader.GetMetaData(0, tag).strip() for tag, name in DICOM_TAGS.items() if reader.HasMetaDataKey(0, tag)}
+    tags = {
+        name: reader.GetMetaData(0, tag).strip()
+        for tag, name in DICOM_TAGS.items()
+        if reader.HasMetaDataKey(0, tag) and reader.GetMetaData(0, tag).strip()
+    }
+    tags[FINGERPRINT] = fingerprint(files)
     image, warnings = _uniform_slices(image, positions, folder)
     return image, tags, warnings
+
+
+#: The name under which a series' content digest is kept beside its tags.
+FINGERPRINT = "Files SHA-256"
+
+
+def fingerprint(files: list[str]) -> str:
+    """SHA-256 of the series' files (names and bytes, in reading order): whether a folder still holds the series
+    that was analysed, also when it carries no UIDs (de-identified exports often do not)."""
+    digest = hashlib.sha256()
+    for name in files:
+        digest.update(Path(name).name.encode() + b"\0")
+        with open(name, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _slice_positions(files: list[str], folder: Path) -> tuple[np.ndarray, tuple[int, ...]]:

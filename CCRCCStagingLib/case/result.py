@@ -48,6 +48,8 @@ def case_result(case: LoadedCase, analysis: CaseAnalysis, settings: Settings) ->
             "mask": str(case.mask_path),
             "mask_selection": case.mask_description,
             "regions_geometry": geometry(analysis.regions.image),
+            # The series' identity as it was when analysed: a report or DICOM SEG made later never reads it again.
+            **({"dicom": dict(case.image.dicom_tags)} if case.image.kind == "dicom" else {}),
         },
         "regions": analysis.region_summary(),
         "habitats_k": analysis.regions.habitats_k,

@@ -3,8 +3,8 @@
 What is removed, everywhere it occurs (also inside warnings, the mask selection and the model card):
 
 * the case identifier (``case_id``: the CT's file or folder name, or the node name in Slicer, often the patient's);
-* DICOM patient and study data (:data:`DICOM_IDENTIFIER_TAGS`: read from the series only when identifiers are
-  wanted, so never shown or written without them);
+* DICOM patient and study data (:data:`DICOM_IDENTIFIER_TAGS`, kept in ``result.json`` → ``inputs.dicom`` when the
+  series was analysed) and the series' UIDs;
 * file paths: the CT and mask paths (as given, resolved, and their file names) and any other absolute path in a
   text; the PyRadiomics parameter file keeps only its file name.
 
@@ -72,6 +72,8 @@ def remove_identifiers(result: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("image", "mask"):
         if key in removed.get("inputs", {}):
             removed["inputs"][key] = PLACEHOLDER
+    if isinstance(removed.get("inputs"), dict):
+        removed["inputs"].pop("dicom", None)  # patient and study data and the UIDs that point at them
     settings = removed.get("settings")
     if isinstance(settings, dict) and settings.get("params_file"):
         settings["params_file"] = Path(str((result.get("settings") or {})["params_file"])).name

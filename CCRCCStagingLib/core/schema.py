@@ -87,6 +87,8 @@ class CaseInputs:
     mask: str = ""
     mask_selection: str = ""
     regions_geometry: Geometry | None = None
+    #: A DICOM series' patient/study data and UIDs, captured when it was analysed (name → value).
+    dicom: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CaseInputs:
@@ -98,6 +100,7 @@ class CaseInputs:
             mask=str(data.get("mask") or ""),
             mask_selection=str(data.get("mask_selection") or ""),
             regions_geometry=Geometry.from_dict(regions_geometry) if regions_geometry else None,
+            dicom={str(k): str(v) for k, v in (data.get("dicom") or {}).items()},
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -105,6 +108,7 @@ class CaseInputs:
         _put(data, "image_geometry", self.image_geometry.to_dict() if self.image_geometry else None)
         data.update(mask=self.mask, mask_selection=self.mask_selection)
         _put(data, "regions_geometry", self.regions_geometry.to_dict() if self.regions_geometry else None)
+        _put(data, "dicom", dict(self.dicom) or None)
         return data
 
     @property

@@ -107,6 +107,7 @@ def _dicom_libraries():
 
 def _analysed_series(result: CaseResult, series_dir: Path | None) -> LoadedImage:
     """The DICOM series the analysis read (or the one given), checked to still have the analysed geometry."""
+    from ..case.dicom_series import FINGERPRINT
     from ..case.loading import read_image
 
     inputs = result.inputs
@@ -125,6 +126,13 @@ def _analysed_series(result: CaseResult, series_dir: Path | None) -> LoadedImage
     loaded = read_image(folder)
     if loaded.kind != "dicom" or not loaded.dicom_files:
         raise InputFileError(f"{folder} holds no DICOM series; give the folder of the CT series that was analysed.")
+    for key in ("SeriesInstanceUID", FINGERPRINT):  # the content digest also when the series has no UIDs
+        analysed, found = inputs.dicom.get(key), loaded.dicom_tags.get(key)
+        if analysed and found != analysed:
+            raise InputFileError(
+                f"{folder} now holds another DICOM series than the one analysed (its {key} differs); put the analysed "
+                "series back there, or analyse this one."
+            )
     _check_geometry(loaded.image, inputs.image_geometry, folder)
     return loaded
 

@@ -11,7 +11,6 @@ import signal
 import struct
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -154,7 +153,7 @@ def _dicom_copy(tmp_path: Path, drop: int | None = None, duplicate: int | None =
 def test_a_dicom_series_with_a_missing_slice_is_regridded_with_a_warning(tmp_path: Path) -> None:
     series = _dicom_copy(tmp_path, drop=10)
     labels = shared_data_path("totalsegmentator", "example_seg_dicom.nii.gz")
-    completed = _analyze(series, labels, tmp_path / "out", "--label", "5")
+    completed = _analyze(series, labels, tmp_path / "out", "--label", "8")
     assert completed.returncode == 0, completed.stderr
     warnings = json.loads((tmp_path / "out" / "result.json").read_text())["warnings"]
     assert any("uneven slice spacing" in w and "1 slice(s) missing" in w for w in warnings), warnings
@@ -163,7 +162,7 @@ def test_a_dicom_series_with_a_missing_slice_is_regridded_with_a_warning(tmp_pat
 def test_a_dicom_series_with_two_slices_at_one_position_is_refused(tmp_path: Path) -> None:
     series = _dicom_copy(tmp_path, duplicate=5)
     labels = shared_data_path("totalsegmentator", "example_seg_dicom.nii.gz")
-    line = _error(_analyze(series, labels, tmp_path / "out", "--label", "5"))
+    line = _error(_analyze(series, labels, tmp_path / "out", "--label", "8"))
     assert "same position" in line or "DICOM" in line
 
 
@@ -299,3 +298,28 @@ def test_radiogenomics_refuses_constant_radscores_and_truncated_tables(tmp_path:
     (tmp_path / "cut.tsv.gz").write_bytes(data[: len(data) // 2])
     assert "truncated" in _error(_run("radiogenomics", "--expression", tmp_path / "cut.tsv.gz", "--radscore",
                                       paths["radscores.csv"], *common))
+
+
+def test_the_report_names_the_patient_analysed_not_whoever_is_in_the_folder_now(tmp_path: Path) -> None:
+    """The case identity is captured at analysis time: a folder that holds another patient's series by the time the
+    report is made changes neither the report nor the DICOM SEG (which refuses)."""
+    import pydicom
+
+    series = _dicom_copy(tmp_path)
+    labels = shared_data_path("totalsegmentator", "example_seg_dicom.nii.gz")
+    out = tmp_path / "out"
+    assert _analyze(series, labels, out, "--label", "8").returncode == 0
+    captured = json.loads((out / "result.json").read_text())["inputs"]["dicom"]
+    for path in series.iterdir():  # another patient's series takes the folder's place
+        dataset = pydicom.dcmread(path)
+        dataset.PatientName, dataset.PatientID = "Intruder^Eve", "INTRUDER-1"
+        dataset.SeriesInstanceUID = "1.2.3.4.5.6"
+        dataset.save_as(path)
+
+    assert _run("report", out, "--format", "html").returncode == 0
+    html = (out / "report.html").read_text()
+    assert "INTRUDER-1" not in html and "Intruder" not in html
+    if captured.get("Patient ID"):
+        assert captured["Patient ID"] in html
+    line = _error(_run("report", out, "--format", "none", "--dicom-seg"))
+    assert "another DICOM series" in line

@@ -97,31 +97,7 @@ def _read_image(path: Path, what: str) -> sitk.Image:
 
 
 def _dicom_tags(result: CaseResult) -> dict[str, str]:
-    """For a DICOM CT still where it was, the patient and study data of its series that are not empty."""
-    if not (result.inputs.is_dicom and result.inputs.image):
-        return {}
-    return {name: value for name, value in dicom_header_tags(Path(result.inputs.image)).items() if value}
-
-
-def dicom_header_tags(folder: Path) -> dict[str, str]:
-    """Patient and study tags of the first file of the largest DICOM series of ``folder`` ({} if unreadable)."""
-    import SimpleITK as sitk
-
-    if not folder.is_dir():
-        return {}
-    try:
-        series = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
-        files = max((sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), s) for s in series), key=len, default=())
-        if not files:
-            return {}
-        reader = sitk.ImageFileReader()
-        reader.SetFileName(files[0])
-        reader.LoadPrivateTagsOff()
-        reader.ReadImageInformation()
-    except RuntimeError:
-        return {}
-    return {
-        name: reader.GetMetaData(tag).strip()
-        for tag, name in DICOM_IDENTIFIER_TAGS.items()
-        if reader.HasMetaDataKey(tag)
-    }
+    """The patient and study data of the analysed DICOM series, as captured at analysis time (never read again from
+    the source folder, which may hold another patient's series by now)."""
+    names = set(DICOM_IDENTIFIER_TAGS.values())
+    return {name: value for name, value in result.inputs.dicom.items() if name in names and value}
