@@ -143,10 +143,7 @@ def read_header(path: Path, what: str) -> Header:
         with native_stderr_silenced():
             reader.ReadImageInformation()
     except RuntimeError as error:
-        reason = str(error).strip().splitlines()[-1] if str(error).strip() else "unknown reason"
-        raise InputFileError(
-            f"The {what} file {path} cannot be read as an image ({reason}); is it truncated or of another format?"
-        ) from None
+        raise unreadable(path, what, error) from None
     return Header(
         size=tuple(int(n) for n in reader.GetSize()),
         spacing=tuple(float(s) for s in reader.GetSpacing()),
@@ -154,6 +151,14 @@ def read_header(path: Path, what: str) -> Header:
         direction=tuple(float(d) for d in reader.GetDirection()),
         pixel_id=int(reader.GetPixelID()),
         components=int(reader.GetNumberOfComponents()),
+    )
+
+
+def unreadable(path: Path, what: str, error: RuntimeError) -> InputFileError:
+    """The sentence for a file ITK cannot read (its last line of explanation kept)."""
+    reason = str(error).strip().splitlines()[-1] if str(error).strip() else "unknown reason"
+    return InputFileError(
+        f"The {what} file {path} cannot be read as an image ({reason}); is it truncated or of another format?"
     )
 
 

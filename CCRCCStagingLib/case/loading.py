@@ -11,7 +11,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from .checks import component_warning, require_finite, slice_thickness_warning
-from ..core.errors import GeometryError, ImageFormatError, InputFileError, MaskError
+from ..core.errors import GeometryError, ImageFormatError, MaskError
 from .dicom_series import choose_series, read_series
 from .file_checks import (
     MASK_MAX_EXPANSION,
@@ -21,6 +21,7 @@ from .file_checks import (
     native_stderr_silenced,
     read_header,
     require_regular_file,
+    unreadable,
 )
 from .resampling import check_roi_inside
 
@@ -105,10 +106,7 @@ def _read_file(path: Path, what: str, limits: ReadLimits) -> sitk.Image:
         with native_stderr_silenced():
             return sitk.ReadImage(str(path))
     except RuntimeError as error:
-        reason = str(error).strip().splitlines()[-1] if str(error).strip() else "unknown reason"
-        raise InputFileError(
-            f"The {what} file {path} cannot be read as an image ({reason}); is it truncated or of another format?"
-        ) from None
+        raise unreadable(path, what, error) from None
 
 
 def read_mask(

@@ -24,26 +24,25 @@ def finite_float(value: str) -> float:
     return number
 
 
-def positive_int(value: str) -> int:
-    """An argparse type: a whole number ≥ 1."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{value}' is not a whole number.") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"'{value}' must be at least 1.")
-    return number
+def whole_number(low: int, high: int | None = None):
+    """An argparse type: a whole number from ``low`` (to ``high``)."""
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{value}' is not a whole number.") from None
+        if number < low or (high is not None and number > high):
+            bounds = f"at least {low}" if high is None else f"a whole number from {low} to {high}"
+            raise argparse.ArgumentTypeError(f"'{value}' must be {bounds}.")
+        return number
+
+    return parse
 
 
-def non_negative_int(value: str) -> int:
-    """An argparse type: a whole number ≥ 0 (seeds)."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{value}' is not a whole number.") from None
-    if not 0 <= number < 2**32:
-        raise argparse.ArgumentTypeError(f"'{value}' must be a whole number from 0 to 4294967295.")
-    return number
+#: Counts (≥ 1) and seeds (NumPy takes 0 … 2³² − 1).
+positive_int = whole_number(1)
+non_negative_int = whole_number(0, 2**32 - 1)
 
 
 def auto_or(number: type, auto: object, what: str, example: str):

@@ -139,19 +139,17 @@ class Prediction:
     out_of_distribution: list[str]
 
 
+@dataclass(eq=False)
 class DeployedModel:
     """The deployed model evaluated with NumPy only: z-score → classifier → calibrated probability; Radscore."""
 
-    def __init__(
-        self, model_dir: Path, description: dict[str, Any], arrays: dict[str, np.ndarray], sha: str,
-        habitat_model: dict[str, Any], listed_files: tuple[str, ...] = (),
-    ) -> None:
-        self.model_dir = model_dir
-        self.description = description
-        self.arrays = arrays
-        self.sha256 = sha
-        self.habitat_model = habitat_model
-        self.listed_files = listed_files
+    model_dir: Path
+    description: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+    sha256: str
+    habitat_model: dict[str, Any]
+    #: The files the manifest vouches for (nothing else of the folder is ever read).
+    listed_files: tuple[str, ...] = ()
 
     @property
     def features(self) -> list[str]:

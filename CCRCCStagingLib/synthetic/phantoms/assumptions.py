@@ -216,43 +216,40 @@ class SurvivalModel:
         return 1826.0 / (-math.log(target)) ** (1.0 / self.weibull_shape)
 
 
+#: The two T-stage groups side by side, field by field: (low, T1–T2), (high, T3–T4).
+_PHENOTYPES: dict[str, tuple[Dist, Dist]] = {
+    "diameter_mm": (Dist("lognormal", 38.0, 0.42, lo=12.0, hi=120.0, unit="mm"),
+                    Dist("lognormal", 58.0, 0.42, lo=20.0, hi=130.0, unit="mm")),
+    "centre_offset_radii": (_u(-0.6, 0.5), _u(-0.4, 0.6)),
+    "elongation": (_u(0.0, 0.2), _u(0.0, 0.25)),
+    "lobulation_amplitude": (_u(0.0, 0.10), _u(0.04, 0.20)),
+    "lobe_count": (Dist("poisson", 2.0, lo=1.0, hi=10.0), Dist("poisson", 4.0, lo=1.0, hi=12.0)),
+    "margin_roughness_mm": (_u(0.0, 0.6, "mm"), _u(0.3, 1.5, "mm")),
+    "necrosis_fraction": (Dist("beta", 1.2, 11.0, lo=0.0, hi=0.7), Dist("beta", 2.0, 6.0, lo=0.0, hi=0.7)),
+    "pseudocapsule": (Dist("bernoulli", 0.45), Dist("bernoulli", 0.15)),
+    # Low: inflammatory stranding / oedema, the T3a mimic; high: T3 without visible fat invasion (vein-only,
+    # microscopic) is common.
+    "infiltration": (Dist("bernoulli", 0.30), Dist("bernoulli", 0.65)),
+    "infiltration_depth_mm": (_u(1.0, 3.0, "mm"), _u(1.5, 5.0, "mm")),
+    "infiltration_coverage": (_u(0.05, 0.20), _u(0.08, 0.35)),
+    "satellite_nodules": (Dist("poisson", 0.3, hi=8.0), Dist("poisson", 2.5, hi=12.0)),
+    "viable_hu": (Dist("normal", 140.0, 18.0, lo=100.0, hi=180.0, unit="HU"),
+                  Dist("normal", 135.0, 18.0, lo=100.0, hi=180.0, unit="HU")),
+    "texture_sd_hu": (_u(10.0, 22.0, "HU"), _u(14.0, 28.0, "HU")),
+}
+LOW_PHENOTYPE = StagePhenotype(**{name: pair[0] for name, pair in _PHENOTYPES.items()})
+HIGH_PHENOTYPE = StagePhenotype(
+    **{name: pair[1] for name, pair in _PHENOTYPES.items()},
+    sub_stage_probabilities=(("T3a", 0.80), ("T3b", 0.10), ("T3c", 0.02), ("T4", 0.08)),
+)
+
+
 @dataclass(frozen=True)
 class PhantomAssumptions:
     """Every generative assumption of the synthetic cohort (cited by the README's model card)."""
 
-    low: StagePhenotype = StagePhenotype(
-        diameter_mm=Dist("lognormal", 38.0, 0.42, lo=12.0, hi=120.0, unit="mm"),
-        centre_offset_radii=_u(-0.6, 0.5),
-        elongation=_u(0.0, 0.2),
-        lobulation_amplitude=_u(0.0, 0.10),
-        lobe_count=Dist("poisson", 2.0, lo=1.0, hi=10.0),
-        margin_roughness_mm=_u(0.0, 0.6, "mm"),
-        necrosis_fraction=Dist("beta", 1.2, 11.0, lo=0.0, hi=0.7),
-        pseudocapsule=Dist("bernoulli", 0.45),
-        infiltration=Dist("bernoulli", 0.30),  # inflammatory stranding / oedema: the T3a mimic
-        infiltration_depth_mm=_u(1.0, 3.0, "mm"),
-        infiltration_coverage=_u(0.05, 0.20),
-        satellite_nodules=Dist("poisson", 0.3, hi=8.0),
-        viable_hu=Dist("normal", 140.0, 18.0, lo=100.0, hi=180.0, unit="HU"),
-        texture_sd_hu=_u(10.0, 22.0, "HU"),
-    )
-    high: StagePhenotype = StagePhenotype(
-        diameter_mm=Dist("lognormal", 58.0, 0.42, lo=20.0, hi=130.0, unit="mm"),
-        centre_offset_radii=_u(-0.4, 0.6),
-        elongation=_u(0.0, 0.25),
-        lobulation_amplitude=_u(0.04, 0.20),
-        lobe_count=Dist("poisson", 4.0, lo=1.0, hi=12.0),
-        margin_roughness_mm=_u(0.3, 1.5, "mm"),
-        necrosis_fraction=Dist("beta", 2.0, 6.0, lo=0.0, hi=0.7),
-        pseudocapsule=Dist("bernoulli", 0.15),
-        infiltration=Dist("bernoulli", 0.65),  # T3 without visible fat invasion (vein-only, microscopic) is common
-        infiltration_depth_mm=_u(1.5, 5.0, "mm"),
-        infiltration_coverage=_u(0.08, 0.35),
-        satellite_nodules=Dist("poisson", 2.5, hi=12.0),
-        viable_hu=Dist("normal", 135.0, 18.0, lo=100.0, hi=180.0, unit="HU"),
-        texture_sd_hu=_u(14.0, 28.0, "HU"),
-        sub_stage_probabilities=(("T3a", 0.80), ("T3b", 0.10), ("T3c", 0.02), ("T4", 0.08)),
-    )
+    low: StagePhenotype = LOW_PHENOTYPE
+    high: StagePhenotype = HIGH_PHENOTYPE
     tissue: TissueDensities = TissueDensities()
     anatomy: Anatomy = Anatomy()
     scanner: ScannerModel = ScannerModel()
