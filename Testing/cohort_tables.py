@@ -43,15 +43,16 @@ def features_table(n: int = 240, n_noise: int = 40, seed: int = 0, shuffle_label
     return table
 
 
-def write_features_with_side_files(tmp_path, table):
-    """The table as ``extract`` writes it: the CSV plus the habitat model and settings beside it."""
+def write_features_with_side_files(tmp_path, table, name: str = "features.csv"):
+    """The table as ``extract`` writes it: the CSV plus the habitat model and settings beside it (always the same
+    habitat model and settings, so that two tables count as extracted alike)."""
     import json
 
     from CCRCCStagingLib.training.cohort import habitat_model_path, settings_path
     from CCRCCStagingLib.case.habitats import HabitatInput, HabitatModel
     from CCRCCStagingLib.core.settings import Settings
 
-    path = tmp_path / "features.csv"
+    path = tmp_path / name
     table.to_csv(path, index=False)
     rng = np.random.default_rng(0)
     case = HabitatInput(rng.normal(100, 30, (10, 10, 10)).astype(np.float32), np.ones((10, 10, 10), bool))

@@ -173,4 +173,4 @@ def test_dicom_series_folder() -> None:
     assert loaded.image.GetSpacing()[2] == pytest.approx(2.0, abs=0.01)
     assert len(loaded.dicom_files) == 20
     assert loaded.dicom_tags.get("Modality") == "CT"
-    assert "SeriesInstanceUID" in loaded.dicom_tags
+    assert loaded.dicom_tags["Modality"] == "CT" and len(loaded.dicom_tags["Files SHA-256"]) == 64

@@ -137,6 +137,6 @@ def test_train_and_evaluate_commands_render_the_reports_the_computation_does_not
     assert "training_report.html" in manifest["files"]
     assert (tmp_path / "model" / "training_report.html").stat().st_size > 10_000
     other = features_table(seed=5).assign(split="external")
-    other.to_csv(tmp_path / "other.csv", index=False)
+    write_features_with_side_files(tmp_path, other, "other.csv")
     assert main(["evaluate", str(tmp_path / "model"), str(tmp_path / "other.csv"), "--out", str(tmp_path / "ev")]) == 0
     assert (tmp_path / "ev" / "evaluation_report.html").stat().st_size > 10_000

@@ -108,8 +108,7 @@ def test_evaluate_scores_another_cohort_with_the_trained_models(tmp_path) -> Non
     train(_write_features(tmp_path, features_table(seed=4)), tmp_path / "model", FAST)
     other = features_table(seed=5)
     other["split"] = "external"
-    other_path = tmp_path / "other.csv"
-    other.to_csv(other_path, index=False)
+    other_path = _write_features(tmp_path, other, "other.csv")
 
     summary = evaluate(tmp_path / "model", other_path, tmp_path / "evaluation", trust_research_models=True)
 
@@ -129,7 +128,7 @@ def test_evaluate_by_default_scores_with_the_deployed_model_and_never_unpickles(
 
     train(_write_features(tmp_path, features_table(seed=4)), tmp_path / "model", FAST)
     other = features_table(seed=5).assign(split="external")
-    other.to_csv(tmp_path / "other.csv", index=False)
+    _write_features(tmp_path, other, "other.csv")
 
     def refuse(*args, **kwargs):
         raise AssertionError("a pickle was loaded")
