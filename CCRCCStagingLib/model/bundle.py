@@ -200,6 +200,14 @@ class DeployedModel:
             return float(1.0 / (1.0 + np.exp(-logit)))
         raise ModelBundleError(f"Model classifier '{classifier}' cannot be evaluated by this version; retrain it.")
 
+    def volume_probability(self, volume_ml: np.ndarray) -> np.ndarray | None:
+        """P(T3–T4) of the tumour-volume-only baseline frozen with the model (``None`` for older models)."""
+        baseline = self.description.get("volume_baseline")
+        if not baseline:
+            return None
+        logit = baseline["intercept"] + baseline["coefficient"] * np.log1p(np.asarray(volume_ml, dtype=float))
+        return 1.0 / (1.0 + np.exp(-logit))
+
     def radscore(self, z: np.ndarray) -> float:
         return float(self.description["radscore"]["intercept"] + self.arrays["radscore_coef"] @ z)
 

@@ -65,6 +65,7 @@ def check_description(description: Any, path: Path) -> None:
     _number(radscore.get("intercept"), path, "radscore.intercept")
     _number(radscore.get("cutoff"), path, "radscore.cutoff")
     _check_classifier_fields(description, path)
+    _check_volume_baseline(description.get("volume_baseline"), path)
     _check_training_statistics(description, features, path)
     _check_card(description.get("card", {}), path)
     try:
@@ -85,6 +86,17 @@ def _check_classifier_fields(description: Mapping, path: Path) -> None:
             _number(value, path, f"platt[{index}]")
     else:
         _number(description.get("lr_intercept"), path, "lr_intercept")
+
+
+def _check_volume_baseline(baseline: Any, path: Path) -> None:
+    """Optional (models from before it was stored have none)."""
+    if baseline is None:
+        return
+    if not isinstance(baseline, Mapping):
+        raise invalid(path, "volume_baseline", "an object with intercept, coefficient and threshold")
+    _number(baseline.get("intercept"), path, "volume_baseline.intercept")
+    _number(baseline.get("coefficient"), path, "volume_baseline.coefficient")
+    _number(baseline.get("threshold"), path, "volume_baseline.threshold", 0.0, 1.0)
 
 
 def _check_training_statistics(description: Mapping, features: list[str], path: Path) -> None:

@@ -139,6 +139,7 @@ def write_model_dir(
         training_feature_mean=dict(zip(features, arrays["zscore_mean"].tolist())),
         training_feature_sd=dict(zip(features, arrays["zscore_scale"].tolist())),
         training_radscores=[s["radscore"] for s in summary["radscore"]["scores"] if s["split"] == "train"],
+        **_volume_baseline(research),
     )
     (model_dir / MODEL).write_text(json.dumps(description, indent=1, default=str) + "\n")
     np.savez(model_dir / ARRAYS, **arrays)
@@ -153,6 +154,17 @@ def write_model_dir(
     if report is not None:
         report(summary, model_dir / REPORT)
     return write_manifest(model_dir)
+
+
+def _volume_baseline(research: Any) -> dict[str, Any]:
+    """The tumour-volume-only baseline (logistic regression on log(1 + volume)) as three numbers, so that even the
+    safe deployed model can be compared with it on another cohort."""
+    model = getattr(research, "models", {}).get(("all", "volume_only"))
+    if model is None:
+        return {}
+    logistic = model.pipeline.named_steps["classifier"]
+    return {"volume_baseline": {"intercept": float(logistic.intercept_[0]), "coefficient": float(logistic.coef_[0][0]),
+                                "threshold": float(model.threshold)}}
 
 
 def load_research_models(model_dir: Path) -> Any:

@@ -22,14 +22,15 @@ from ..core.settings import Settings
 from ..model import bundle
 from ..model.bundle import DeployedModel, load_deployed_model
 from . import bundle_writer
+from .assessment import VOLUME_BASELINE, Assessment
 from .cohort import extraction_digest, features_digest, read_features
 from .manifest import SPLITS
 from .predictions import PREDICTIONS, predictions_table, write_predictions
 from .train import (
+    VOLUME_COLUMN,
     cohort_summary,
     evaluation_summary,
     labels,
-    record_metrics,
     research_predictions,
     survival_summary,
     usable_cases,
@@ -105,24 +106,28 @@ def deployed_predictions(model: DeployedModel, table: pd.DataFrame) -> pd.DataFr
 
 
 def deployed_evaluation_summary(model: DeployedModel, table: pd.DataFrame) -> dict[str, Any]:
-    """Metrics, ROC, Radscore and survival of the deployed model on every split present in ``table``."""
+    """Metrics, ROC, calibration, Radscore and survival of the deployed model on every split present in ``table``."""
     rows = deployed_predictions(model, table)
     table, _ = usable_cases(table)
     classifier = model.description["classifier"]
     probability = rows[f"mix_{classifier}_probability"].to_numpy()
     scores = rows["radscore"].to_numpy()
-    metrics, roc = [], {}
+    assessment = Assessment()
     for split in [s for s in SPLITS if (table["split"] == s).any()]:
         selector = (table["split"] == split).to_numpy()
         y = labels(table[selector])
         if len(set(y)) == 2:  # AUC needs both groups
-            record_metrics(metrics, roc, "mix", classifier, split, y, probability[selector],
-                           float(model.description["threshold"]))
+            key = ("mix", classifier)
+            models = {key: (probability[selector], float(model.description["threshold"]))}
+            volume = model.volume_probability(table.loc[selector, VOLUME_COLUMN]) if VOLUME_COLUMN in table else None
+            if volume is not None:
+                models[("mix", VOLUME_BASELINE)] = (volume, float(model.description["volume_baseline"]["threshold"]))
+            assessment.add_split(split, y, models, baseline=volume, deployed=key,
+                                 curves=(key, ("mix", VOLUME_BASELINE)))
     cutoff = float(model.description["radscore"]["cutoff"])
     return {
         "deployed": {"region": "mix", "classifier": classifier, "model": model.identity()},
-        "metrics": metrics,
-        "roc": roc,
+        **assessment.to_dict(),
         "radscore": {
             "region": "mix",
             "intercept": float(model.description["radscore"]["intercept"]),

@@ -117,6 +117,10 @@ def classification_metrics(y_true, prob, threshold: float, alpha: float = 0.95) 
         "precision": float(precision_score(y, predicted, zero_division=0)),
         "recall": float(recall_score(y, predicted, zero_division=0)),
         "f1": float(f1_score(y, predicted, zero_division=0)),
+        "tp": int((predicted & y).sum()),
+        "fp": int((predicted & ~y).sum()),
+        "tn": int((~predicted & ~y).sum()),
+        "fn": int((~predicted & y).sum()),
     }
 
 

@@ -21,12 +21,13 @@ import numpy as np
 import pandas as pd
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import FunctionTransformer, Pipeline
 
 from ..core.errors import ManifestError, SettingsError
 from ..core.files import output_folder, require_empty_or_overwrite
 from . import bundle_writer
+from .assessment import VOLUME_BASELINE, Assessment
 from .classifiers import (
     CLASSIFIERS,
     fit_balanced,
@@ -35,12 +36,11 @@ from .classifiers import (
 )
 from .cohort import feature_columns
 from .manifest import SPLITS
-from .metrics import classification_metrics, youden_cutoff
+from .metrics import youden_cutoff
 from .predictions import predictions_table
 from .selection import make_selection_pipeline
 from .survival import compare_survival
 
-VOLUME_BASELINE = "volume_only"
 VOLUME_COLUMN = "tumour_volume_ml"
 
 
@@ -240,29 +240,32 @@ def radscore(selection: Pipeline, table: pd.DataFrame, columns: list[str]) -> np
 
 
 def evaluation_summary(result: TrainingResult, table: pd.DataFrame) -> dict[str, Any]:
-    """Metrics, ROC curves, Radscore and survival of every model on every split present in ``table``."""
+    """Metrics, ROC curves, calibration, Radscore and survival of every model on every split present in ``table``."""
     table, _ = usable_cases(table)
-    metrics, roc = [], {}
+    assessment = Assessment()
     baseline = result.models[("all", VOLUME_BASELINE)]
+    deployed = ("mix", result.summary.get("deployed", {}).get("classifier", "svm"))
     regions = [r for r in result.summary.get("regions", [])] or sorted({r for r, _ in result.models if r != "all"})
     for split in [s for s in SPLITS if (table["split"] == s).any()]:
         part = table[table["split"] == split]
         y = labels(part)
         if len(set(y)) < 2:
             continue  # AUC needs both groups
-        for (region, name), model in result.models.items():
-            if region == "all":
-                continue
-            record_metrics(metrics, roc, region, name, split, y, model.probability(part), model.threshold)
-        for region in regions:
-            record_metrics(metrics, roc, region, VOLUME_BASELINE, split, y, baseline.probability(part), baseline.threshold)
+        volume = baseline.probability(part)
+        models = {key: (model.probability(part), model.threshold) for key, model in result.models.items()
+                  if key[0] != "all"}
+        models.update({(region, VOLUME_BASELINE): (volume, baseline.threshold) for region in regions})
+        assessment.add_split(split, y, models, baseline=volume, deployed=deployed,
+                             curves=(deployed, ("mix", VOLUME_BASELINE)))
+    return {**assessment.to_dict(), **_radscore_summary(result, table)}
+
+
+def _radscore_summary(result: TrainingResult, table: pd.DataFrame) -> dict[str, Any]:
     columns = result.columns["mix"]
     scores = radscore(result.selections["mix"], table, columns)
     lasso = result.selections["mix"].named_steps["lasso"]
     names = selected_names(result.selections["mix"], columns)
     return {
-        "metrics": metrics,
-        "roc": roc,
         "radscore": {
             "region": "mix",
             "intercept": float(lasso.intercept_),
@@ -275,15 +278,6 @@ def evaluation_summary(result: TrainingResult, table: pd.DataFrame) -> dict[str,
             ],
         },
         "survival": survival_summary(table, scores >= result.radscore_cutoff),
-    }
-
-
-def record_metrics(metrics: list, roc: dict, region: str, name: str, split: str, y, probability, threshold: float) -> None:
-    row = classification_metrics(y, probability, threshold)
-    metrics.append({"region": region, "classifier": name, "split": split, **row})
-    fpr, tpr, _ = roc_curve(y, probability)
-    roc.setdefault(region, {}).setdefault(name, {})[split] = {
-        "fpr": fpr.tolist(), "tpr": tpr.tolist(), "auc": float(row["auc"]),
     }
 
 

@@ -141,5 +141,9 @@ def test_evaluate_by_default_scores_with_the_deployed_model_and_never_unpickles(
     expected = [model.predict(row).radscore for row in other.to_dict("records")]
     scores = [s["radscore"] for s in summary["radscore"]["scores"]]
     np.testing.assert_allclose(scores, expected, rtol=1e-12)
-    assert [m["classifier"] for m in summary["metrics"]] == [model.description["classifier"]]
+    assert [m["classifier"] for m in summary["metrics"]] == [model.description["classifier"], "volume_only"]
+    deployed = summary["metrics"][0]
+    assert 0 <= deployed["p_vs_volume"] <= 1 and deployed["tp"] + deployed["fn"] == deployed["n_pos"]
+    calibration = summary["calibration"]["mix"][model.description["classifier"]]["external"]
+    assert {"brier", "calibration_slope", "calibration_intercept", "reliability", "decision_curve"} <= set(calibration)
     assert _auc(summary, "mix", model.description["classifier"], "external") > 0.8
