@@ -104,6 +104,9 @@ def _add_region_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _extract_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", choices=["paper"],
+                        help="'paper': the published extraction — K = 2 population habitats, 3 mm shell, the project's "
+                        "parameter file (1 mm, binCount 25) (options given explicitly still win)")
     parser.add_argument("--model", help="extract with this trained model's settings and habitat model, unchanged "
                         "(an external cohort; any splits); without it the habitat model is fit on the train split")
     parser.add_argument("--jobs", type=positive_int, default=1, help="parallel processes (default 1)")
@@ -113,10 +116,18 @@ def _extract_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _train_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", choices=["paper"],
+                        help="'paper': the published model — VOI_mix = sub1 + peri, SVM deployed, 10-fold LASSO "
+                        "(options given explicitly still win)")
     parser.add_argument("--classifiers", help="comma-separated subset of lr,svm,rf,lightgbm,nb,mlp (default: all six)")
     parser.add_argument("--mix-subregion", default="auto", help="subregion combined with peri (default: auto)")
     parser.add_argument("--deploy", default="svm", choices=["svm", "lr"], help="model used by analyze (default svm)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of folds and models (default 0)")
+    parser.add_argument("--lasso-folds", type=whole_number(2, 100), default=10,
+                        help="cross-validation folds of the LASSO (default 10, the paper's; needs that many cases of "
+                        "each group in the training split)")
+    parser.add_argument("--optimism-bootstraps", type=non_negative_int, default=40,
+                        help="bootstrap samples for the optimism-corrected training AUC (default 40; 0 = skip)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the model in a folder that is not empty (otherwise refused)")
 
@@ -171,12 +182,20 @@ def _demo_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _phantoms_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--n", type=positive_int, help="number of cases of the cohort")
+    parser.add_argument("--n", type=positive_int,
+                        help="number of cases of the cohort (to train on it: at least 63 with the default splits and "
+                        "10-fold LASSO, which needs 10 cases of each T-stage group in the training split)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed (default 0)")
     parser.add_argument("--sample", action="store_true", help="write the sample case instead of a cohort")
     parser.add_argument("--expression", action="store_true",
                         help="write planted expression data for 'radiogenomics' instead (--n samples, default 120)")
     parser.add_argument("--overwrite", action="store_true", help="replace a cohort already in --out")
+
+
+def _serve_options(parser: argparse.ArgumentParser) -> None:
+    # The worker parses each request's arguments with this same parser (handed down, not imported: cli is above
+    # commands).
+    parser.set_defaults(command_parser=build_parser)
 
 
 def _build_demo_model_options(parser: argparse.ArgumentParser) -> None:
@@ -213,6 +232,8 @@ COMMANDS = (
      "radiogenomics:run_command", (), "output folder", _radiogenomics_options),
     ("build-demo-model", "rebuild the bundled demonstration model (synthetic data)", "synthetic:run_build_demo_model",
      (), None, _build_demo_model_options),
+    ("serve", "a worker for the Slicer module: analyze/report requests as JSON lines on stdin, answers on stdout",
+     "serve:run_serve", (), None, _serve_options),
 )
 
 

@@ -20,6 +20,8 @@ from .common import settings_from
 def run_extract(args: argparse.Namespace) -> int:
     """``extract``: features of every region of every case of a manifest — with ``--model``, by that model's own
     settings and habitat model, unchanged (an external cohort)."""
+    if args.preset == "paper" and args.habitats is None:
+        args.habitats = 2  # the paper's GMM analysis found K = 2
     settings, habitat_model = settings_from(args) or Settings(), None
     if args.model:
         model = load_deployed_model(Path(args.model))
@@ -38,10 +40,13 @@ def run_extract(args: argparse.Namespace) -> int:
 def run_train(args: argparse.Namespace) -> int:
     """``train``: selection, six classifiers per region and the combined model, Radscore, survival; a model folder
     with its training report."""
+    if args.preset == "paper" and args.mix_subregion == "auto":
+        args.mix_subregion = "sub1"  # the paper's combined model: VOI_sub1 + VOI_peri
     settings = TrainingSettings(
         classifiers=tuple(args.classifiers.split(",")) if args.classifiers else CLASSIFIERS,
         mix_subregion=args.mix_subregion,
-        deploy_classifier=args.deploy, seed=args.seed,
+        deploy_classifier=args.deploy, seed=args.seed, lasso_cv=args.lasso_folds,
+        optimism_bootstraps=args.optimism_bootstraps,
     )
     result = train(Path(args.features), Path(args.out), settings, report=render_training_report,
                    overwrite=args.overwrite)

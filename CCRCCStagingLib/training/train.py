@@ -24,7 +24,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import FunctionTransformer, Pipeline
 
-from ..core.errors import ManifestError, SettingsError
+from ..core.errors import CCRCCStagingError, ManifestError, SettingsError
 from ..core.files import output_folder, require_empty_or_overwrite
 from . import bundle_writer
 from .assessment import VOLUME_BASELINE, Assessment
@@ -59,6 +59,8 @@ class TrainingSettings:
     #: The model ``analyze`` and the Slicer module use (the paper's best: SVM on VOI_mix).
     deploy_classifier: str = "svm"
     seed: int = 0
+    #: Bootstrap samples for the optimism-corrected training AUC of the deployed model (Harrell; 0 = not computed).
+    optimism_bootstraps: int = 40
 
     def __post_init__(self) -> None:
         unknown = set(self.classifiers) - set(CLASSIFIERS)
@@ -218,9 +220,40 @@ def train_models(table: pd.DataFrame, settings: TrainingSettings) -> TrainingRes
         "selection": {region: _selection_summary(selection, columns[region]) for region, selection in selections.items()},
         "out_of_fold_auc": oof_auc,
         "deployed": {"region": "mix", "classifier": settings.deploy_classifier},
+        "optimism": optimism_corrected_auc(train, columns["mix"], settings),
         **evaluation_summary(result, table),
     }
     return result
+
+
+def _fit_deployable(x: np.ndarray, y: np.ndarray, settings: TrainingSettings) -> Pipeline:
+    """The whole deployed pipeline — selection, then the deployed classifier — fitted on (x, y)."""
+    selection = _selection(settings).fit(x, y)
+    classifier = fit_balanced(make_classifier(settings.deploy_classifier, settings.seed), selection.transform(x), y)
+    return Pipeline([*selection.steps, ("classifier", classifier)])
+
+
+def optimism_corrected_auc(train: pd.DataFrame, columns: list[str], settings: TrainingSettings) -> dict[str, Any]:
+    """The training AUC of the deployed model corrected for optimism by the bootstrap (Harrell et al. 1996): the
+    whole modelling — selection included — is repeated on each bootstrap sample; optimism is the mean of (AUC on the
+    bootstrap sample − AUC of that model on the original training cases)."""
+    x, y = _matrix(train, columns), labels(train)
+    apparent = float(roc_auc_score(y, _fit_deployable(x, y, settings).predict_proba(x)[:, 1]))
+    rng = np.random.default_rng(settings.seed)
+    differences = []
+    for _ in range(settings.optimism_bootstraps):
+        sample = rng.integers(0, len(y), len(y))
+        if len(set(y[sample])) < 2 or min(np.bincount(y[sample])) < settings.lasso_cv:
+            continue  # a sample the selection's cross-validation cannot split
+        try:
+            model = _fit_deployable(x[sample], y[sample], settings)
+        except (ValueError, CCRCCStagingError):
+            continue
+        boot = roc_auc_score(y[sample], model.predict_proba(x[sample])[:, 1])
+        differences.append(boot - roc_auc_score(y, model.predict_proba(x)[:, 1]))
+    optimism = float(np.mean(differences)) if differences else float("nan")
+    return {"apparent_auc": apparent, "optimism": optimism, "corrected_auc": apparent - optimism,
+            "bootstraps": len(differences)}
 
 
 def research_predictions(result: TrainingResult, table: pd.DataFrame) -> pd.DataFrame:

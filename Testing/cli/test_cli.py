@@ -132,7 +132,7 @@ def test_train_and_evaluate_commands_render_the_reports_the_computation_does_not
     from cohort_tables import features_table, write_features_with_side_files
 
     features = write_features_with_side_files(tmp_path, features_table(seed=4))
-    assert main(["train", str(features), "--out", str(tmp_path / "model"), "--classifiers", "lr,svm"]) == 0
+    assert main(["train", str(features), "--out", str(tmp_path / "model"), "--classifiers", "lr,svm", "--optimism-bootstraps", "2"]) == 0
     manifest = json.loads((tmp_path / "model" / "manifest.json").read_text())
     assert "training_report.html" in manifest["files"]
     assert (tmp_path / "model" / "training_report.html").stat().st_size > 10_000

@@ -267,7 +267,7 @@ def test_train_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
     features = write_features_with_side_files(tmp_path, features_table(seed=4))
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "MODEL_CARD.md").write_text("an old card")
-    train = ("train", features, "--out", tmp_path / "model", "--classifiers", "lr", "--deploy", "lr")
+    train = ("train", features, "--out", tmp_path / "model", "--classifiers", "lr", "--deploy", "lr", "--optimism-bootstraps", "0")
     assert "not empty" in _error(_run(*train))
     completed = _run(*train, "--overwrite")
     assert completed.returncode == 0, completed.stderr[-2000:]

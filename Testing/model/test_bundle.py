@@ -21,7 +21,7 @@ from cohort_tables import write_features_with_side_files as _write_features
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("bundle")
-    train(_write_features(folder, features_table(seed=7)), folder / "model", TrainingSettings(classifiers=("svm", "lr")))
+    train(_write_features(folder, features_table(seed=7)), folder / "model", TrainingSettings(classifiers=("svm", "lr"), optimism_bootstraps=2))
     return folder / "model"
 
 

@@ -11,7 +11,7 @@ from sklearn.metrics import roc_auc_score
 
 from CCRCCStagingLib.training.train import TrainingSettings, train_models
 
-FAST = TrainingSettings(classifiers=("lr", "svm", "nb"), seed=0)
+FAST = TrainingSettings(classifiers=("lr", "svm", "nb"), seed=0, optimism_bootstraps=3)
 
 
 @pytest.fixture(scope="module")
