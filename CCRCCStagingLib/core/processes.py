@@ -4,6 +4,10 @@ Worker processes (joblib's loky pool for a case's feature extraction or a cohort
 outlive a parent that is killed (SIGKILL leaves no chance to shut them down): each worker watches its parent and
 exits when it is gone. A command itself turns SIGTERM (the Slicer module's Cancel, a scheduler's stop) into an
 ordinary exit, so that temporary files are removed and the output folder's lock released on the way out.
+
+The Slicer module also sets ``CCRCC_EXIT_ON_STDIN_CLOSE=1`` and keeps the command's standard input open: when it
+closes (the module cancelled, or Slicer is gone), the command ends the same way. This reaches the command where no
+signal does (Windows; a launcher between the module and Python that forwards none).
 """
 
 from __future__ import annotations
@@ -17,7 +21,14 @@ import threading
 #: How often a worker looks whether its parent is still there (seconds).
 PARENT_CHECK_INTERVAL = 0.5
 
+#: Set to ``1``: the command also ends when its standard input closes (see :func:`exit_when_stdin_closes`).
+EXIT_ON_STDIN_CLOSE = "CCRCC_EXIT_ON_STDIN_CLOSE"
+#: After the main thread was asked to stop, how long before the process ends regardless (seconds).
+STOP_GRACE_S = 2.0
+EXIT_TERMINATED = 128 + 15
+
 _watching = False
+_stdin_watched = False
 
 
 def die_with_parent() -> None:
@@ -49,7 +60,49 @@ def exit_cleanly_on_terminate() -> None:
         signal.signal(signal.SIGHUP, terminate)
 
 
+def stop_main_thread(grace_s: float = STOP_GRACE_S) -> None:
+    """From another thread: end the command as SIGTERM does (``SystemExit`` in the main thread, so that ``finally``
+    blocks run), and the whole process after ``grace_s`` whatever the main thread is doing (a long native call)."""
+    if os.name == "nt":
+        import _thread
+
+        _thread.interrupt_main()
+    else:
+        os.kill(os.getpid(), signal.SIGTERM)
+    timer = threading.Timer(grace_s, os._exit, args=(EXIT_TERMINATED,))
+    timer.daemon = True
+    timer.start()
+
+
+def exit_when_stdin_closes() -> None:
+    """End the command (:func:`stop_main_thread`) as soon as its standard input reaches its end. What arrives on it
+    is read and dropped. Does nothing without a standard input, and when already watching."""
+    global _stdin_watched
+    if _stdin_watched or sys.stdin is None:
+        return
+    _stdin_watched = True
+    descriptor = sys.stdin.fileno()
+
+    def watch() -> None:
+        try:
+            while os.read(descriptor, 65536):
+                pass
+        except OSError:
+            pass
+        stop_main_thread()
+
+    threading.Thread(target=watch, name="ccrcc-stdin-watch", daemon=True).start()
+
+
+def stdin_watched() -> bool:
+    """Whether :func:`exit_when_stdin_closes` reads the standard input (a command that reads it itself cannot)."""
+    return _stdin_watched
+
+
 def run_and_exit(main) -> None:
-    """The console entry: clean exits on termination, then ``main()``'s exit code."""
+    """The console entry: clean exits on termination (and on the end of the standard input when
+    ``CCRCC_EXIT_ON_STDIN_CLOSE=1``), then ``main()``'s exit code."""
     exit_cleanly_on_terminate()
+    if os.environ.get(EXIT_ON_STDIN_CLOSE) == "1":
+        exit_when_stdin_closes()
     sys.exit(main())
