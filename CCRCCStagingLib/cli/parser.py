@@ -126,6 +126,10 @@ def _train_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lasso-folds", type=whole_number(2, 100), default=10,
                         help="cross-validation folds of the LASSO (default 10, the paper's; needs that many cases of "
                         "each group in the training split)")
+    parser.add_argument("--combat", action="store_true",
+                        help="harmonise features across the manifest's 'batch' column (scanner or centre) with ComBat "
+                        "fitted on the training split; shape features are left as they are (default: off, as in "
+                        "the paper)")
     parser.add_argument("--optimism-bootstraps", type=non_negative_int, default=40,
                         help="bootstrap samples for the optimism-corrected training AUC (default 40; 0 = skip)")
     parser.add_argument("--overwrite", action="store_true",
@@ -154,6 +158,9 @@ def _analyze_options(parser: argparse.ArgumentParser) -> None:
     models = parser.add_mutually_exclusive_group()
     models.add_argument("--model", help="model folder from 'ccrcc-staging train' (default: the bundled model)")
     models.add_argument("--no-model", action="store_true", help="regions and features only, no prediction")
+    parser.add_argument("--batch", metavar="NAME",
+                        help="the case's scanner or centre, as named in the training manifest's batch column (needed "
+                        "by a model trained with --combat)")
     parser.add_argument("--features", choices=["model", "all"], default="model",
                         help="'model' (default): only what the model needs; 'all': every feature of every region "
                         "(always the case without a model)")

@@ -34,6 +34,7 @@ def analyze(
     workers: int | None = None,
     mask_threshold: float | None = None,
     limits: ReadLimits = ReadLimits(),
+    batch: str | None = None,
 ) -> dict[str, Any]:
     """Read a CT and its tumour mask, build the regions, extract the features, predict with the model (if one is
     given), write the outputs; return the result.
@@ -41,21 +42,23 @@ def analyze(
     ``settings`` None means the model's settings (or the defaults without a model). Without a model the habitats
     are fit on the case itself and every feature is extracted. ``workers``: processes for the feature extraction
     (``None``: ``$CCRCC_FEATURE_WORKERS`` or 1); the values do not depend on it. The output folder is locked while
-    it is written; ``overwrite`` replaces the previous run's files (and only those)."""
+    it is written; ``overwrite`` replaces the previous run's files (and only those). ``batch``: the case's scanner
+    or centre, required by a ComBat-harmonised model (checked before any work)."""
     model = load_deployed_model(model_dir) if model_dir is not None else None
     if model is not None:
         settings = settings_for_model(model, settings)
+        model.require_batch(batch)
     settings = settings or Settings()
     with output_folder(out_dir, overwrite):
         return _analyze_into(
             image_path, mask_path, out_dir, settings, model, all_features, progress, workers,
-            dict(label=label, segment=segment, mask_threshold=mask_threshold, limits=limits),
+            dict(label=label, segment=segment, mask_threshold=mask_threshold, limits=limits), batch,
         )
 
 
 def _analyze_into(
     image_path: Path, mask_path: Path, out_dir: Path, settings: Settings, model: DeployedModel | None,
-    all_features: bool, progress: Progress, workers: int | None, reading: dict[str, Any],
+    all_features: bool, progress: Progress, workers: int | None, reading: dict[str, Any], batch: str | None,
 ) -> dict[str, Any]:
     start = time.perf_counter()
     progress(0.0, "reading image and mask")
@@ -69,7 +72,7 @@ def _analyze_into(
     analysis.timings_s = {"read": round(read_seconds, 4), **analysis.timings_s}
     result = case_result(case, analysis, settings)
     if model is not None:
-        result.update(prediction_fields(model, analysis.features, result["warnings"]))
+        result.update(prediction_fields(model, analysis.features, result["warnings"], batch))
     write_case_outputs(out_dir, result, analysis)
     return result
 
@@ -80,7 +83,7 @@ def run_analyze(args: argparse.Namespace) -> int:
         Path(args.image), Path(args.mask), Path(args.out), settings_from(args), model_dir=model_dir(args),
         all_features=args.features == "all", label=args.label, segment=args.segment, overwrite=args.overwrite,
         progress=progress, workers=args.workers, mask_threshold=args.mask_threshold,
-        limits=ReadLimits(max_voxels=args.max_voxels),
+        limits=ReadLimits(max_voxels=args.max_voxels), batch=args.batch,
     )
     print_warnings(result["warnings"])
     print(summary_text(result, Path(args.out)))

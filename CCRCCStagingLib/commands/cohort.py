@@ -46,7 +46,7 @@ def run_train(args: argparse.Namespace) -> int:
         classifiers=tuple(args.classifiers.split(",")) if args.classifiers else CLASSIFIERS,
         mix_subregion=args.mix_subregion,
         deploy_classifier=args.deploy, seed=args.seed, lasso_cv=args.lasso_folds,
-        optimism_bootstraps=args.optimism_bootstraps,
+        optimism_bootstraps=args.optimism_bootstraps, combat=args.combat,
     )
     result = train(Path(args.features), Path(args.out), settings, report=render_training_report,
                    overwrite=args.overwrite)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.errors import ModelBundleError
+from ..core.errors import ModelBundleError, SettingsError
 
 FORMAT = "ccrcc-staging-model"
 FORMAT_VERSION = 1
@@ -179,6 +179,36 @@ class DeployedModel:
         except OSError:
             return f"Model {self.description['id']}: the model card cannot be read."
 
+    @property
+    def batches(self) -> list[str] | None:
+        """The scanners or centres of a ComBat-harmonised model (``None``: the model does not harmonise)."""
+        harmonisation = self.description.get("harmonisation")
+        return list(harmonisation["batches"]) if harmonisation else None
+
+    def require_batch(self, batch: str | None) -> None:
+        """Refuse, before any work, a case a harmonised model could not score (no batch, or an unknown one)."""
+        batches = self.batches
+        if batches is not None and (batch is None or str(batch) not in batches):
+            given = "no scanner batch was given" if batch is None else f"batch {batch!r} was not in its training data"
+            raise SettingsError(
+                f"The model {self.description['id']} scores ComBat-harmonised features and {given}; give the case's "
+                f"scanner or centre as one of {', '.join(batches)} (analyze --batch, or the manifest's batch column)."
+            )
+
+    def harmonise(self, values: dict[str, float], batch: str | None) -> dict[str, float]:
+        """``values`` with the training split's ComBat applied for ``batch`` (unchanged for a model without one)."""
+        harmonisation = self.description.get("harmonisation")
+        if not harmonisation:
+            return values
+        self.require_batch(batch)
+        column = harmonisation["batches"].index(str(batch))
+        harmonised = dict(values)
+        for name, p in harmonisation["features"].items():
+            standardised = (values[name] - p["grand_mean"]) / p["pooled_sd"]
+            adjusted = (standardised - p["gamma"][column]) / np.sqrt(p["delta"][column])
+            harmonised[name] = float(adjusted * p["pooled_sd"] + p["grand_mean"])
+        return harmonised
+
     def z_scores(self, values: dict[str, float]) -> np.ndarray:
         missing = [name for name in self.features if name not in values or not np.isfinite(values[name])]
         if missing:
@@ -211,8 +241,9 @@ class DeployedModel:
     def radscore(self, z: np.ndarray) -> float:
         return float(self.description["radscore"]["intercept"] + self.arrays["radscore_coef"] @ z)
 
-    def predict(self, values: dict[str, float]) -> Prediction:
-        z = self.z_scores(values)
+    def predict(self, values: dict[str, float], batch: str | None = None) -> Prediction:
+        """The prediction for one case's features (``batch``: its scanner or centre, for a harmonised model)."""
+        z = self.z_scores(self.harmonise(values, batch))
         probability = self.probability(z)
         score = self.radscore(z)
         threshold = float(self.description["threshold"])

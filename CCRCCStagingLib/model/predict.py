@@ -24,16 +24,19 @@ def settings_for_model(model: DeployedModel, requested: Settings | None) -> Sett
     return trained
 
 
-def prediction_fields(model: DeployedModel, features: dict[str, float], warnings: list[str]) -> dict[str, Any]:
+def prediction_fields(
+    model: DeployedModel, features: dict[str, float], warnings: list[str], batch: str | None = None
+) -> dict[str, Any]:
     """The model's outputs for ``result.json``; the prediction is withheld (with the reason) when a feature the
-    model needs could not be computed for this case."""
+    model needs could not be computed for this case. ``batch``: the case's scanner or centre, which a
+    ComBat-harmonised model needs (its features are harmonised before they are z-scored)."""
     missing = [name for name in model.features if not np.isfinite(features.get(name, np.nan))]
     if missing:
         # PyRadiomics gives NaN where a feature is undefined (one grey level, a one-voxel region): as missing.
         reason = f"the model needs features this case could not give ({', '.join(missing[:3])}…)"
         warnings.append(f"Prediction withheld: {reason}.")
         return {"model": model.identity(), "prediction_withheld": reason}
-    prediction = model.predict(features)
+    prediction = model.predict(features, batch)
     if prediction.out_of_distribution:
         warnings.append(
             "This case lies outside the model's training data for "
@@ -58,8 +61,9 @@ def prediction_fields(model: DeployedModel, features: dict[str, float], warnings
                 "z": round(float(z), 6),
                 "out_of_distribution": name in prediction.out_of_distribution,
             }
-            for name, z in zip(model.features, model.z_scores(features))
+            for name, z in zip(model.features, model.z_scores(model.harmonise(features, batch)))
         ],
         "radscore_training": description["training_radscores"],
         "model_card": model.card_text(),
+        **({"harmonisation": {"method": "ComBat", "batch": str(batch)}} if model.batches else {}),
     }

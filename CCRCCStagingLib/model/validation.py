@@ -66,6 +66,7 @@ def check_description(description: Any, path: Path) -> None:
     _number(radscore.get("cutoff"), path, "radscore.cutoff")
     _check_classifier_fields(description, path)
     _check_volume_baseline(description.get("volume_baseline"), path)
+    _check_harmonisation(description.get("harmonisation"), features, path)
     _check_training_statistics(description, features, path)
     _check_card(description.get("card", {}), path)
     try:
@@ -97,6 +98,35 @@ def _check_volume_baseline(baseline: Any, path: Path) -> None:
     _number(baseline.get("intercept"), path, "volume_baseline.intercept")
     _number(baseline.get("coefficient"), path, "volume_baseline.coefficient")
     _number(baseline.get("threshold"), path, "volume_baseline.threshold", 0.0, 1.0)
+
+
+def _check_harmonisation(harmonisation: Any, features: list[str], path: Path) -> None:
+    """Optional: the ComBat parameters of the harmonised features (one location and scale per batch)."""
+    if harmonisation is None:
+        return
+    if not isinstance(harmonisation, Mapping):
+        raise invalid(path, "harmonisation", "a ComBat object with 2–1000 distinct batch names")
+    batches = harmonisation.get("batches")
+    if (
+        harmonisation.get("method") != "ComBat" or not isinstance(batches, list) or not 2 <= len(batches) <= 1000
+        or not all(isinstance(b, str) and 0 < len(b) <= 200 for b in batches) or len(set(batches)) != len(batches)
+    ):
+        raise invalid(path, "harmonisation", "a ComBat object with 2–1000 distinct batch names")
+    parameters = harmonisation.get("features")
+    if not isinstance(parameters, Mapping) or not set(parameters) <= set(features):
+        raise invalid(path, "harmonisation.features", "parameters of the model's own features")
+    for name, p in parameters.items():
+        field = f"harmonisation.features.{name}"
+        if not isinstance(p, Mapping):
+            raise invalid(path, field, "an object with grand_mean, pooled_sd, gamma and delta")
+        _number(p.get("grand_mean"), path, f"{field}.grand_mean")
+        _number(p.get("pooled_sd"), path, f"{field}.pooled_sd", 1e-300)
+        for key, low in (("gamma", -np.inf), ("delta", 1e-300)):
+            values = p.get(key)
+            if not isinstance(values, list) or len(values) != len(batches):
+                raise invalid(path, f"{field}.{key}", "one number per batch")
+            for value in values:
+                _number(value, path, f"{field}.{key}", low)
 
 
 def _check_training_statistics(description: Mapping, features: list[str], path: Path) -> None:

@@ -140,6 +140,7 @@ def write_model_dir(
         training_feature_sd=dict(zip(features, arrays["zscore_scale"].tolist())),
         training_radscores=[s["radscore"] for s in summary["radscore"]["scores"] if s["split"] == "train"],
         **_volume_baseline(research),
+        **_harmonisation(research, features),
     )
     (model_dir / MODEL).write_text(json.dumps(description, indent=1, default=str) + "\n")
     np.savez(model_dir / ARRAYS, **arrays)
@@ -165,6 +166,12 @@ def _volume_baseline(research: Any) -> dict[str, Any]:
     logistic = model.pipeline.named_steps["classifier"]
     return {"volume_baseline": {"intercept": float(logistic.intercept_[0]), "coefficient": float(logistic.coef_[0][0]),
                                 "threshold": float(model.threshold)}}
+
+
+def _harmonisation(research: Any, features: list[str]) -> dict[str, Any]:
+    """The ComBat parameters of the deployed features (a new case is harmonised with them before it is scored)."""
+    harmonisation = getattr(research, "harmonisation", None)
+    return {} if harmonisation is None else {"harmonisation": harmonisation.for_features(features)}
 
 
 def load_research_models(model_dir: Path) -> Any:

@@ -34,7 +34,9 @@ from ..core.settings import Settings
 from .manifest import CohortCase, read_manifest
 
 #: Columns of a features table that are not features.
-META_COLUMNS = ("case_id", "t_stage", "group", "split", "os_time", "os_event", "error", "habitats_k", "tumour_volume_ml")
+META_COLUMNS = (
+    "case_id", "t_stage", "group", "split", "batch", "os_time", "os_event", "error", "habitats_k", "tumour_volume_ml",
+)
 #: ``<region>_<image type>_<class>_<feature>``: how feature columns are recognised.
 FEATURE_COLUMN = re.compile(r"^(whole|peri|sub\d+)_[^_]+_[^_]+_[^_]+$")
 
@@ -161,13 +163,17 @@ def _features_task(
     case: CohortCase, mask: Path, settings: Settings, habitat_model: dict, cache_path: Path | None
 ) -> dict[str, Any]:
     """One case's row: meta columns, then features; ``error`` set instead of features when the case fails."""
+    meta: dict[str, Any] = {
+        "case_id": case.case_id, "t_stage": case.t_stage, "group": case.group, "split": case.split,
+        "os_time": case.os_time, "os_event": case.os_event,
+        **({"batch": case.batch} if case.batch is not None else {}),
+    }
     cached = _Cache.load(cache_path)
     if cached is not None:
-        return {**cached, "from_cache": True}
-    row: dict[str, Any] = {
-        "case_id": case.case_id, "t_stage": case.t_stage, "group": case.group, "split": case.split,
-        "os_time": case.os_time, "os_event": case.os_event, "error": "",
-    }
+        # The cache holds what the images give; what the manifest says now (T stage, split, follow-up) wins.
+        cached.pop("batch", None)
+        return {**cached, **meta, "from_cache": True}
+    row: dict[str, Any] = {**meta, "error": ""}
     try:
         loaded = load_case(case.image, mask, label=case.label, segment=case.segment)
         analysis = analyze_case(loaded.image.image, loaded.mask, settings, HabitatModel.from_dict(habitat_model))
@@ -322,7 +328,7 @@ def _write_table(rows: list[dict[str, Any]], order: list[str], out_csv: Path) ->
 def read_features(path: Path) -> pd.DataFrame:
     """A features table as written by :func:`extract_cohort`."""
     try:
-        table = pd.read_csv(path, keep_default_na=True, dtype={"case_id": str, "error": str, "warnings": str})
+        table = pd.read_csv(path, keep_default_na=True, dtype={"case_id": str, "error": str, "warnings": str, "batch": str})
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as error:
         raise ManifestError(f"Cannot read the features table {path}: {error}") from error
     missing = [column for column in ("case_id", "group", "split", "error") if column not in table.columns]

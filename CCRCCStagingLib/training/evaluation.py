@@ -97,7 +97,9 @@ def _require_columns(table: pd.DataFrame, columns: list[str], features_csv: Path
 def deployed_predictions(model: DeployedModel, table: pd.DataFrame) -> pd.DataFrame:
     """The deployed model on every usable case: the very numbers ``analyze --model`` gives for that case."""
     table, _ = usable_cases(table)
-    predictions = [model.predict({name: float(row[name]) for name in model.features}) for _, row in table.iterrows()]
+    batches = [None if pd.isna(b) else str(b) for b in table["batch"]] if "batch" in table else [None] * len(table)
+    predictions = [model.predict({name: float(row[name]) for name in model.features}, batch)
+                   for (_, row), batch in zip(table.iterrows(), batches)]
     probability = np.array([p.probability_high for p in predictions])
     name = f"mix_{model.description['classifier']}"
     threshold = float(model.description["threshold"])

@@ -1,5 +1,6 @@
 """The cohort manifest: one CSV row per case (``case_id, image, mask, [label|segment], t_stage, split,
-[os_time, os_event], [mask_repeat]``), with paths relative to the manifest's folder."""
+[os_time, os_event], [mask_repeat], [batch]``), with paths relative to the manifest's folder. ``batch`` names the
+scanner or centre for ComBat harmonisation (``train --combat``)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ class CohortCase:
     os_time: float | None
     os_event: int | None
     mask_repeat: Path | None
+    batch: str | None = None
 
 
 def read_manifest(path: Path) -> list[CohortCase]:
@@ -81,6 +83,8 @@ def _case(row: pd.Series, base: Path, line: int) -> CohortCase:
         raise ManifestError(f"{where}: {error}") from error
     if os_event not in (None, 0, 1):
         raise ManifestError(f"{where}: os_event must be 0 (censored) or 1 (death), got {os_event}.")
+    if os_time is not None and not (0 <= os_time < float("inf")):
+        raise ManifestError(f"{where}: os_time must be a number of days ≥ 0, got {optional('os_time')}.")
     repeat = optional("mask_repeat")
     return CohortCase(
         case_id=row["case_id"].strip(),
@@ -94,4 +98,5 @@ def _case(row: pd.Series, base: Path, line: int) -> CohortCase:
         os_time=os_time,
         os_event=os_event,
         mask_repeat=base / repeat if repeat else None,
+        batch=optional("batch"),
     )

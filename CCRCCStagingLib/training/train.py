@@ -35,6 +35,7 @@ from .classifiers import (
     out_of_fold_probability,
 )
 from .cohort import feature_columns
+from .harmonisation import ComBat
 from .manifest import SPLITS
 from .metrics import youden_cutoff
 from .predictions import predictions_table
@@ -61,6 +62,8 @@ class TrainingSettings:
     seed: int = 0
     #: Bootstrap samples for the optimism-corrected training AUC of the deployed model (Harrell; 0 = not computed).
     optimism_bootstraps: int = 40
+    #: ComBat harmonisation across the manifest's ``batch`` (scanner or centre), fitted on the training split only.
+    combat: bool = False
 
     def __post_init__(self) -> None:
         unknown = set(self.classifiers) - set(CLASSIFIERS)
@@ -92,10 +95,59 @@ class TrainingResult:
     mix_subregion: str
     radscore_cutoff: float
     summary: dict[str, Any] = field(default_factory=dict)
+    #: The ComBat harmonisation fitted on the training split and its columns (None: no harmonisation).
+    harmonisation: Harmonisation | None = None
 
     @property
     def deployed(self) -> TrainedModel:
         return self.models[("mix", self.summary["deployed"]["classifier"])]
+
+    def harmonise(self, table: pd.DataFrame) -> pd.DataFrame:
+        """``table`` with the training split's ComBat applied (unchanged when there is none)."""
+        return table if self.harmonisation is None else self.harmonisation.apply(table)
+
+
+@dataclass
+class Harmonisation:
+    """ComBat fitted on the training split, and the feature columns it harmonises (those complete in every case)."""
+
+    combat: ComBat
+    columns: list[str]
+
+    @classmethod
+    def fit(cls, table: pd.DataFrame) -> Harmonisation:
+        if "batch" not in table or table["batch"].isna().any() or (table["batch"].astype(str).str.strip() == "").any():
+            raise ManifestError(
+                "ComBat harmonisation needs a 'batch' column (scanner or centre) with a value for every case of the "
+                "manifest; add it and extract again, or train without --combat."
+            )
+        # Shape features describe the segmentation's geometry, not the scanner's intensities: left as they are
+        # (the volume baseline among them); so are features missing in some case (ComBat needs every value).
+        columns = [c for c in feature_columns(table)
+                   if "_shape_" not in c and np.all(np.isfinite(table[c].to_numpy(dtype=float)))]
+        train = (table["split"] == "train").to_numpy()
+        combat = ComBat().fit(table.loc[train, columns].to_numpy(dtype=float), table.loc[train, "batch"].astype(str))
+        return cls(combat, columns)
+
+    def apply(self, table: pd.DataFrame) -> pd.DataFrame:
+        harmonised = table.copy()
+        harmonised[self.columns] = self.combat.transform(table[self.columns].to_numpy(dtype=float),
+                                                          table["batch"].astype(str))
+        return harmonised
+
+    def for_features(self, features: list[str]) -> dict[str, Any]:
+        """The parameters of those of ``features`` it harmonises, for the safe model folder (``model.json``)."""
+        combat, index = self.combat, {name: i for i, name in enumerate(self.columns)}
+        return {
+            "method": "ComBat",
+            "batches": list(combat.batches_),
+            "features": {
+                name: {"grand_mean": float(combat.grand_mean_[index[name]]),
+                       "pooled_sd": float(combat.pooled_sd_[index[name]]),
+                       "gamma": combat.gamma_[index[name]].tolist(), "delta": combat.delta_[index[name]].tolist()}
+                for name in features if name in index
+            },
+        }
 
 
 def _matrix(table: pd.DataFrame, columns: list[str]) -> np.ndarray:
@@ -183,8 +235,12 @@ def _choose_subregion(subregions: list[str], oof_auc: dict[str, dict[str, float]
 
 
 def train_models(table: pd.DataFrame, settings: TrainingSettings) -> TrainingResult:
-    """Fit every region's selection and classifiers on the training split; evaluate on every split."""
+    """Fit every region's selection and classifiers on the training split; evaluate on every split (with
+    ``settings.combat``, on features harmonised by a ComBat fitted on the training split)."""
     table, failures = usable_cases(table)
+    harmonisation = Harmonisation.fit(table) if settings.combat else None
+    if harmonisation is not None:
+        table = harmonisation.apply(table)
     train = table[table["split"] == "train"]
     if train.empty:
         raise ManifestError("The features table has no usable 'train' case.")
@@ -209,7 +265,7 @@ def train_models(table: pd.DataFrame, settings: TrainingSettings) -> TrainingRes
 
     radscores = radscore(selections["mix"], table, columns["mix"])
     cutoff = youden_cutoff(labels(train), radscores[(table["split"] == "train").to_numpy()])
-    result = TrainingResult(models, selections, columns, mix_subregion, cutoff)
+    result = TrainingResult(models, selections, columns, mix_subregion, cutoff, harmonisation=harmonisation)
     result.summary = {
         "title": "CCRCCStaging training report",
         "created": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -221,7 +277,9 @@ def train_models(table: pd.DataFrame, settings: TrainingSettings) -> TrainingRes
         "out_of_fold_auc": oof_auc,
         "deployed": {"region": "mix", "classifier": settings.deploy_classifier},
         "optimism": optimism_corrected_auc(train, columns["mix"], settings),
-        **evaluation_summary(result, table),
+        **({"harmonisation": {"method": "ComBat", "batches": list(harmonisation.combat.batches_),
+                              "features_harmonised": len(harmonisation.columns)}} if harmonisation else {}),
+        **evaluation_summary(result, table, harmonised=True),
     }
     return result
 
@@ -259,6 +317,7 @@ def optimism_corrected_auc(train: pd.DataFrame, columns: list[str], settings: Tr
 def research_predictions(result: TrainingResult, table: pd.DataFrame) -> pd.DataFrame:
     """Every region × classifier (and the volume baseline) on every usable case, for ``predictions.csv``."""
     table, _ = usable_cases(table)
+    table = result.harmonise(table)
     probabilities = {
         f"{region}_{name}": (model.probability(table), model.threshold) for (region, name), model in result.models.items()
     }
@@ -272,9 +331,12 @@ def radscore(selection: Pipeline, table: pd.DataFrame, columns: list[str]) -> np
     return selection.named_steps["lasso"].radscore(before_lasso)
 
 
-def evaluation_summary(result: TrainingResult, table: pd.DataFrame) -> dict[str, Any]:
-    """Metrics, ROC curves, calibration, Radscore and survival of every model on every split present in ``table``."""
+def evaluation_summary(result: TrainingResult, table: pd.DataFrame, harmonised: bool = False) -> dict[str, Any]:
+    """Metrics, ROC curves, calibration, Radscore and survival of every model on every split present in ``table``
+    (harmonised first, unless it already is, when the models were trained on harmonised features)."""
     table, _ = usable_cases(table)
+    if not harmonised:
+        table = result.harmonise(table)
     assessment = Assessment()
     baseline = result.models[("all", VOLUME_BASELINE)]
     deployed = ("mix", result.summary.get("deployed", {}).get("classifier", "svm"))

@@ -131,7 +131,7 @@ def _selection_section(summary: Summary, regions: Sequence[str]) -> str:
         "Per region: z-scored features → Spearman redundancy filter → mRMR → LASSO tuned by cross-validation "
         "(α is scikit-learn's name for the paper's λ; logarithms are natural)."
     )
-    parts = [intro, _selection_counts_table(selection, regions)]
+    parts = [intro, _harmonisation_sentence(summary.get("harmonisation")), _selection_counts_table(selection, regions)]
     for region in regions:
         parts.append(f"<h3>{escape(region_label(summary, region))}</h3>")
         if region in selection:
@@ -139,6 +139,17 @@ def _selection_section(summary: Summary, regions: Sequence[str]) -> str:
         else:
             parts.append(sentence("No feature selection was recorded for this region."))
     return "".join(parts)
+
+
+def _harmonisation_sentence(harmonisation: Mapping[str, Any] | None) -> str:
+    if not harmonisation:
+        return ""
+    batches = ", ".join(str(b) for b in harmonisation.get("batches") or [])
+    return sentence(
+        f"Before selection, {harmonisation.get('features_harmonised', MISSING)} features were harmonised across the "
+        f"batches {batches} with ComBat fitted on the training split (shape features and features missing in some "
+        "case left as they are)."
+    )
 
 
 def _selection_counts_table(selection: Mapping[str, Any], regions: Sequence[str]) -> str:
