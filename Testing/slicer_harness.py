@@ -39,6 +39,11 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MODULE_FILE = REPO_ROOT / "CCRCCStaging" / "CCRCCStaging.py"
+#: A stand-in for CTK's AppLauncher (PythonSlicer): ``[sys.executable, LAUNCHER_STANDIN, …python arguments]``.
+LAUNCHER_STANDIN = Path(__file__).resolve().parent / "slicer" / "launcher_standin.py"
+# The module's helpers package, importable as Slicer makes it (its module folder is on sys.path).
+if str(MODULE_FILE.parent) not in sys.path:
+    sys.path.insert(0, str(MODULE_FILE.parent))
 
 
 def requireSlicerCore():
@@ -59,6 +64,20 @@ def loadModule(name="CCRCCStaging"):
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def moduleNames():
+    """The module file and the public names of its helpers in one namespace, as the tests use them (``reportFiles``
+    is the export helper, ``logicModule`` the Logic's module, ``module`` the module file itself)."""
+    module = loadModule()
+    from CCRCCStagingHelpers import background, export, logic, panel, resources, results, runner, segments, worker
+
+    names = {}
+    for part in (results, resources, runner, worker, segments, background, panel, logic):
+        names.update({name: value for name, value in vars(part).items() if not name.startswith("_")})
+    names.update(module=module, reportFiles=export, logicModule=logic, AnalysisError=module.AnalysisError,
+                 ReportExistsError=module.ReportExistsError)
+    return types.SimpleNamespace(**names)
 
 
 class MrmlApplication:

@@ -1,8 +1,9 @@
 """The report folder the user picks: which files go there, whether it already holds another case's report, and
 moving the finished files in at once.
 
-The report is rendered by ``ccrcc-staging report`` in a staging folder inside the chosen folder; only when it
-succeeded are the files moved into place (``os.replace``, same file system), so a failed or cancelled export leaves
+The report is rendered by ``ccrcc-staging report`` (``ReportTask``, run like the analysis: in the background, or
+blocking from the Logic) in a staging folder inside the chosen folder; only when it succeeded are the files moved
+into place (``os.replace``, same file system), so a failed or cancelled export leaves
 the folder as it was and the CLI never has to overwrite anything.
 """
 
@@ -19,6 +20,8 @@ from .results import caseResult  # first: importing it makes CCRCCStagingLib imp
 
 from CCRCCStagingLib.core.errors import CCRCCStagingError  # noqa: E402
 from CCRCCStagingLib.core.privacy import PLACEHOLDER, remove_identifiers  # noqa: E402
+
+from .runner import CliOutput  # noqa: E402
 
 #: The analysis folder's files (CCRCCStagingLib.core.files.ANALYSIS_FILES; a test checks): the report's inputs, and the
 #: machine-readable part of the exported report.
@@ -105,17 +108,61 @@ def publish(stagingDir, folder):
     return written
 
 
-def exportReport(outputDir, folder, formats, includeIdentifiers, overwrite, render):
-    """Write the report of the analysis in ``outputDir`` into ``folder``; return the written paths, or None when
-    ``render`` was cancelled. ``render(stagingDir, formats, includeIdentifiers)`` runs ``ccrcc-staging report`` on
-    the staging folder and returns True, or None when cancelled (it raises when the report fails). The folder is
-    changed only when everything succeeded; another case's files in it are replaced only with ``overwrite``."""
-    formats = tuple(formats)
-    unknown = [fmt for fmt in formats if fmt not in REPORT_FORMATS]
-    if unknown or not formats:
-        raise AnalysisError(f"Unknown report format {unknown or formats}: use {', '.join(REPORT_FORMATS)}.")
-    result = json.loads((Path(outputDir) / RESULT_FILE).read_text(encoding="utf-8"))
-    folder = Path(folder)
+class ReportTask:
+    """Exporting the report of the analysis in ``outputDir`` to ``folder``, as a task (``background``): checks and
+    the staging folder when made, the ``ccrcc-staging report`` command, and ``finish`` that moves the files in.
+
+    Raises ReportExistsError when the folder holds another case's files (unless ``overwrite``), AnalysisError when
+    the folder cannot be written or a format is unknown. ``finish(exitCode)`` returns the written paths, or None
+    when the command was cancelled (None); the folder is changed only by a successful ``finish``."""
+
+    def __init__(self, outputDir, folder, formats, includeIdentifiers, overwrite, cliCommand, environment,
+                 onProgress=None):
+        self.formats = tuple(formats)
+        unknown = [fmt for fmt in self.formats if fmt not in REPORT_FORMATS]
+        if unknown or not self.formats:
+            raise AnalysisError(f"Unknown report format {unknown or self.formats}: use {', '.join(REPORT_FORMATS)}.")
+        self.result = json.loads((Path(outputDir) / RESULT_FILE).read_text(encoding="utf-8"))
+        self.folder, self.includeIdentifiers = Path(folder), includeIdentifiers
+        self.stagingDir = _stagingFolder(self.folder, self.result, includeIdentifiers, overwrite)
+        try:
+            copyAnalysisFiles(outputDir, self.stagingDir)
+        except BaseException:
+            self.discard()
+            raise
+        self.command = [*cliCommand, "report", str(self.stagingDir), "--format", ",".join(self.formats)]
+        if not includeIdentifiers:
+            self.command.append("--no-identifiers")
+        self.environment = environment
+        self._output = CliOutput(onProgress, task="report")
+
+    def addLine(self, line):
+        self._output.addLine(line)
+
+    def finish(self, exitCode):
+        if exitCode is None:
+            return None
+        if exitCode != 0:
+            raise self._output.failure(exitCode)
+        missing = [REPORT_FORMATS[fmt] for fmt in self.formats if not (self.stagingDir / REPORT_FORMATS[fmt]).is_file()]
+        if missing:
+            raise AnalysisError(f"The report step ended without writing {', '.join(missing)}; its output is in the "
+                                "Python console.")
+        if not self.includeIdentifiers:
+            removeIdentifiers(self.stagingDir, self.result)
+        # The folder's earlier report files go (this case's, or another's the user agreed to replace), so that an
+        # HTML-only export never sits beside another analysis' PDF.
+        for name in (*REPORT_FORMATS.values(), *ANALYSIS_FILES):
+            if (self.folder / name).is_file():
+                (self.folder / name).unlink()
+        return publish(self.stagingDir, self.folder)
+
+    def discard(self):
+        shutil.rmtree(self.stagingDir, ignore_errors=True)
+
+
+def _stagingFolder(folder, result, includeIdentifiers, overwrite):
+    """A new staging folder inside ``folder`` (created when missing), after the conflict check."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -125,25 +172,7 @@ def exportReport(outputDir, folder, formats, includeIdentifiers, overwrite, rend
         if conflict:
             raise ReportExistsError(f"{conflict} Choose another folder, or agree to replace them.")
     try:
-        stagingDir = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder))
+        return Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder))
     except OSError as error:
         raise AnalysisError(f"Cannot write into the report folder {folder} ({error.strerror}); choose another "
                             "one.") from error
-    try:
-        copyAnalysisFiles(outputDir, stagingDir)
-        if render(stagingDir, formats, includeIdentifiers) is None:
-            return None
-        missing = [REPORT_FORMATS[fmt] for fmt in formats if not (stagingDir / REPORT_FORMATS[fmt]).is_file()]
-        if missing:
-            raise AnalysisError(f"The report step ended without writing {', '.join(missing)}; its output is in the "
-                                "Python console.")
-        if not includeIdentifiers:
-            removeIdentifiers(stagingDir, result)
-        # The folder's earlier report files go (this case's, or another's the user agreed to replace), so that an
-        # HTML-only export never sits beside another analysis' PDF.
-        for name in (*REPORT_FORMATS.values(), *ANALYSIS_FILES):
-            if (folder / name).is_file():
-                (folder / name).unlink()
-        return publish(stagingDir, folder)
-    finally:
-        shutil.rmtree(stagingDir, ignore_errors=True)

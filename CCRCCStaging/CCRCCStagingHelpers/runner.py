@@ -1,90 +1,199 @@
-"""Running ``python -m CCRCCStagingLib.cli …`` in a child process and reading what it prints.
+"""Running ``python -m CCRCCStagingLib.cli …`` in a child process, stopping it with everything it started, and reading
+what it prints.
 
-The runner is injected into the Logic (``analyze``, ``exportReport``), so that tests can swap it: ``CliRunner``
-blocks in plain Python, ``QtCliRunner`` waits in a local Qt event loop so that Slicer's window keeps repainting
-and the Cancel button stays clickable.
+In Slicer the child is ``PythonSlicer``, CTK's launcher: it starts the real interpreter (``python-real``) as a child of
+its own that shares its standard streams, and it forwards no signal. Stopping the launcher alone would leave the
+analysis running. So every child is started as the leader of a process group of its own (POSIX: a new session;
+Windows: a new process group), and cancelling stops the whole group:
+
+1. its standard input is closed — the CLI, started with ``CCRCC_EXIT_ON_STDIN_CLOSE=1``, then ends by itself
+   (``CCRCCStagingLib.core.processes``), wherever it runs (this is what reaches ``python-real`` on Windows);
+2. POSIX: SIGTERM to the group (the CLI turns it into a clean exit), SIGKILL to what is left after a short grace;
+   Windows: ``taskkill /T /F`` on the launcher's process tree after the grace.
+
+A runner is used for one run (``run`` then, from any thread, ``cancel``); cancelling before or during the run makes
+``run`` return None, and a cancelled runner stays cancelled.
 """
 
 import collections
 import logging
+import os
 import queue
 import re
+import signal
 import subprocess
 import threading
+import time
 
 from . import AnalysisError
 
 #: The CLI's exit code for a user mistake; it then prints one line ``error: <sentence>``.
 EXIT_USER_ERROR = 2
+#: Set for the CLI's one-shot commands: they end when their standard input closes.
+EXIT_ON_STDIN_CLOSE = "CCRCC_EXIT_ON_STDIN_CLOSE"
+#: How long the process group has to end after the first request to stop, before it is killed (seconds).
+CANCEL_GRACE_S = 0.5
+#: How long to wait for the killed group to be gone (seconds).
+KILL_WAIT_S = 0.3
 
 _PROGRESS_LINE = re.compile(r"^progress:\s*([0-9.]+)\s*(.*)$")
 # "error: …" from the CLI, "ccrcc-staging analyze: error: …" from argparse.
 _ERROR_LINE = re.compile(r"(?:^|: )error: (.*)$")
 
 
+#
+# Process trees
+#
+
+
+def processGroupOptions():
+    """``subprocess.Popen`` options that make the child the leader of a process group of its own."""
+    if os.name == "nt":
+        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP | getattr(subprocess, "CREATE_NO_WINDOW", 0)}
+    return {"start_new_session": True}
+
+
+def startProcess(args, env, **options):
+    """A child in its own process group, its standard input a pipe that :func:`stopProcessTree` closes."""
+    return subprocess.Popen(args, env=env, stdin=subprocess.PIPE, **processGroupOptions(), **options)
+
+
+def stopProcessTree(process, grace=CANCEL_GRACE_S):
+    """Stop ``process`` and every process in its group (see the module documentation); returns when they are gone
+    or, at the latest, after about ``grace`` + KILL_WAIT_S seconds."""
+    closeQuietly(process.stdin)
+    if os.name == "nt":
+        if not waitFor(lambda: process.poll() is not None, grace):
+            subprocess.run(["taskkill", "/T", "/F", "/PID", str(process.pid)], capture_output=True,
+                           creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
+            waitFor(lambda: process.poll() is not None, KILL_WAIT_S)
+        return
+    _signalGroup(process.pid, signal.SIGTERM)
+    if not waitFor(lambda: not groupAlive(process), grace):
+        _signalGroup(process.pid, signal.SIGKILL)
+        waitFor(lambda: not groupAlive(process), KILL_WAIT_S)
+
+
+def groupAlive(process):
+    """Whether any process of ``process``'s group (POSIX) still runs; ``process`` is reaped when it ended."""
+    process.poll()  # reaps the leader, which is our child
+    return groupAliveById(process.pid)
+
+
+def groupAliveById(groupId):
+    """Whether any process of the group ``groupId`` still runs (Windows: whether the process ``groupId`` does).
+    Zombies do not count: an orphan that ended is reaped by init, which may take its time (or, in some containers,
+    never happen)."""
+    if os.name == "nt":
+        listed = subprocess.run(["tasklist", "/FI", f"PID eq {groupId}", "/NH"], capture_output=True, text=True,
+                                creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
+        return str(groupId) in listed.stdout.split()
+    try:
+        os.killpg(groupId, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return _livingMembers(groupId) if os.path.isdir("/proc") else True
+
+
+def _livingMembers(groupId):
+    """Linux: whether /proc lists a process of the group that is not a zombie."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == groupId and fields[0] != b"Z":
+            return True
+    return False
+
+
+def _signalGroup(groupId, signalNumber):
+    try:
+        os.killpg(groupId, signalNumber)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def waitFor(condition, seconds, interval=0.01):
+    """Poll ``condition`` until it holds (True) or ``seconds`` have passed (False)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+    return True
+
+
+def closeQuietly(stream):
+    try:
+        if stream is not None:
+            stream.close()
+    except OSError:
+        pass
+
+
+#
+# One process per command
+#
+
+
 class CliRunner:
-    """Runs a command as a child process and hands each line of its output (stdout and stderr merged) to
-    ``onLine``. ``run`` blocks until the process ends and returns its exit code, or None if ``cancel`` was
-    called. The output is read on a thread, so a chatty child can never block on a full pipe, and ``cancel``
-    may be called from ``onLine`` or from a GUI slot while ``run`` waits."""
+    """Runs a command as a child process (its own process group) and hands each line of its output (stdout and
+    stderr merged) to ``onLine``. ``run`` blocks until the process ends and returns its exit code, or None when the
+    run was cancelled. The output is read on a thread, so a chatty child never blocks on a full pipe; ``cancel`` may
+    be called from ``onLine``, from another thread or before ``run``."""
 
     def __init__(self):
         self._process = None
         self._cancelled = False
+        self._lock = threading.Lock()
+
+    @property
+    def cancelled(self):
+        return self._cancelled
 
     def run(self, args, env, onLine):
-        self._cancelled = False
-        self._process = subprocess.Popen(
-            args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            text=True, encoding="utf-8", errors="replace",
-            creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))  # no console window on Windows
+        env = dict(env)
+        env[EXIT_ON_STDIN_CLOSE] = "1"
+        with self._lock:
+            if self._cancelled:
+                return None
+            self._process = startProcess(args, env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                         encoding="utf-8", errors="replace")
         lines = queue.Queue()
-        threading.Thread(target=self._readLines, args=(self._process.stdout, lines), daemon=True).start()
-        self._deliverLines(lines, onLine)
+        threading.Thread(target=readLines, args=(self._process.stdout, lines.put), daemon=True).start()
+        for line in iter(lines.get, None):
+            onLine(line)
         exitCode = self._process.wait()
+        closeQuietly(self._process.stdin)
         return None if self._cancelled else exitCode
 
     def cancel(self):
-        self._cancelled = True
-        if self._process and self._process.poll() is None:
-            self._process.terminate()
+        with self._lock:
+            self._cancelled = True
+            process = self._process
+        if process is not None:
+            stopProcessTree(process)
 
-    @staticmethod
-    def _readLines(stream, lines):
+
+def readLines(stream, put):
+    """Each line of a text stream (without its end of line), then None at its end."""
+    try:
         for line in stream:
-            lines.put(line.rstrip("\r\n"))
-        lines.put(None)
-
-    def _deliverLines(self, lines, onLine):
-        for line in iter(lines.get, None):
-            onLine(line)
+            put(line.rstrip("\r\n"))
+    except (OSError, ValueError):
+        pass
+    put(None)
 
 
-class QtCliRunner(CliRunner):
-    """The same, but it waits in a local Qt event loop (Slicer only)."""
-
-    def _deliverLines(self, lines, onLine):
-        import qt
-
-        loop = qt.QEventLoop()
-        timer = qt.QTimer()
-        timer.setInterval(50)
-
-        def deliver():
-            while True:
-                try:
-                    line = lines.get_nowait()
-                except queue.Empty:
-                    return
-                if line is None:
-                    timer.stop()
-                    loop.quit()
-                    return
-                onLine(line)
-
-        timer.connect("timeout()", deliver)
-        timer.start()
-        loop.exec_()
+#
+# What the CLI prints
+#
 
 
 class CliOutput:

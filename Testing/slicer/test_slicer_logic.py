@@ -1,7 +1,8 @@
 """The CCRCCStaging module's Logic on real MRML (slicer-core) with the real CLI, on small generated cases.
 
 Each analysis runs ``python -m CCRCCStagingLib.cli analyze`` in a child process, as in Slicer (there with
-PythonSlicer and a Qt event loop; here with this Python and a plain blocking runner). The tests of what the Logic
+PythonSlicer, in the warm worker and in the background; here with this Python and a blocking one-process runner —
+the worker and the background runs are tested in test_slicer_runs.py). The tests of what the Logic
 does with a model's output and of the report export swap the runner for fakes that write what the CLI would
 (from one real no-model run), so they do not depend on the bundled model or the report renderer; the real ones
 are tested too, and skip with the reason while they are absent.
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 import shutil
 from pathlib import Path
 
@@ -21,11 +21,10 @@ import SimpleITK as sitk
 
 from CCRCCStagingLib.core.privacy import PLACEHOLDER
 from slicer_harness import (
-    REPO_ROOT,
     MrmlApplication,
     addCase,
     ijkToRasMatrix,
-    loadModule,
+    moduleNames,
     phantomCase,
     requireSlicerCore,
     sceneSnapshot,
@@ -38,7 +37,7 @@ SPACING, ORIGIN, ROTATION = (0.7, 0.8, 2.5), (10.0, -20.0, 5.0), (10.0, 5.0, 20.
 @pytest.fixture(scope="module")
 def ccrcc():
     requireSlicerCore()
-    return loadModule()
+    return moduleNames()
 
 
 @pytest.fixture
@@ -56,6 +55,7 @@ def logic(ccrcc, slicer):
     logic = ccrcc.CCRCCStagingLogic()
     yield logic
     logic.discardLastAnalysis()
+    logic.shutdown()
 
 
 @pytest.fixture
@@ -254,7 +254,7 @@ def test_theSampleCaseAsSlicerLoadsIt(ccrcc, slicer, logic):
     sampleDir = ccrcc.libraryRoot() / "Resources" / "Sample"
     volumeNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "CCRCC sample CT")
     segmentationNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "CCRCC sample tumour")
-    for node, storageNode, (fileName, _fileType) in zip(
+    for node, storageNode, (fileName, _fileType, _nodeName) in zip(
             (volumeNode, segmentationNode),
             (slicer.vtkMRMLVolumeArchetypeStorageNode(), slicer.vtkMRMLSegmentationStorageNode()),
             ccrcc.SAMPLE_FILES):
@@ -385,7 +385,7 @@ def fakeBundledModel(ccrcc, monkeypatch, folder, withManifest=True):
     folder.mkdir(exist_ok=True)
     if withManifest:
         (folder / "manifest.json").write_text("{}")
-    monkeypatch.setattr(ccrcc, "bundledModelDir", lambda: folder)
+    monkeypatch.setattr(ccrcc.logicModule, "bundledModelDir", lambda: folder)
 
 
 def test_withAModelNoRegionOptionsArePassed(ccrcc, slicer, case, logic, tmp_path, monkeypatch):
