@@ -11,7 +11,8 @@ from typing import Any
 import SimpleITK as sitk
 
 from ..core.provenance import software_versions
-from ..core.files import CT_BOX_FILE, FEATURES_FILE, REGIONS_FILE, RESULT_FILE, atomic_path
+from ..core.files import CT_BOX_FILE, FEATURES_FILE, REGIONS_FILE, RESULT_FILE, atomic_path, csv_safe
+from .inputs import case_id_from_path
 from .loading import LoadedCase
 from .pipeline import CaseAnalysis
 from ..core.settings import Settings
@@ -25,15 +26,6 @@ def geometry(image: sitk.Image) -> dict[str, list[float] | list[int]]:
         "origin": [round(o, 6) for o in image.GetOrigin()],
         "direction": [round(d, 6) for d in image.GetDirection()],
     }
-
-
-def case_id_from_path(path: Path) -> str:
-    """A case identifier from a file or folder name, without image extensions."""
-    name = Path(path).name
-    for extension in (".seg.nrrd", ".nii.gz", ".nrrd", ".nii", ".mha", ".mhd", ".nhdr"):
-        if name.lower().endswith(extension):
-            return name[: -len(extension)]
-    return name
 
 
 def case_result(case: LoadedCase, analysis: CaseAnalysis, settings: Settings) -> dict[str, Any]:
@@ -97,5 +89,6 @@ def write_feature_rows(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def _csv_value(value: Any) -> Any:
-    """Full float precision (repr) so that values read back equal the computed ones."""
-    return repr(value) if isinstance(value, float) else value
+    """Full float precision (repr) so that values read back equal the computed ones; text a spreadsheet would run as
+    a formula (a case id from a file name such as ``=cmd…``) neutralised."""
+    return repr(value) if isinstance(value, float) else csv_safe(value)

@@ -45,6 +45,17 @@ positive_int = whole_number(1)
 non_negative_int = whole_number(0, 2**32 - 1)
 
 
+def report_formats(value: str) -> str:
+    """An argparse type: ``none``, or report formats from html and pdf separated by commas (checked before any work,
+    not after the analysis)."""
+    formats = [part.strip().lower() for part in value.split(",")]
+    if value.strip().lower() == "none":
+        return "none"
+    if not all(part in ("html", "pdf") for part in formats):
+        raise argparse.ArgumentTypeError(f"'{value}' is not a report format: use html, pdf, html,pdf or none.")
+    return ",".join(dict.fromkeys(formats))
+
+
 def auto_or(number: type, auto: object, what: str, example: str):
     """An argparse type: 'auto' (given back as ``auto``) or a number of type ``number``."""
 
@@ -172,12 +183,28 @@ def _analyze_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_report_options(parser: argparse.ArgumentParser, flag: str, default: str) -> None:
-    parser.add_argument(flag, default=default, metavar="html,pdf|none",
+    parser.add_argument(flag, default=default, metavar="html,pdf|none", type=report_formats,
                         help=f"per-case report formats: html, pdf, html,pdf or none (default {default})")
     parser.add_argument("--no-identifiers", action="store_true",
                         help="leave the case identifier, DICOM patient data and file paths out of the report")
     parser.add_argument("--dicom-seg", action="store_true",
                         help="also write the regions as a DICOM SEG (regions.seg.dcm) when the CT is a DICOM series")
+
+
+def _predict_options(parser: argparse.ArgumentParser) -> None:
+    choose = parser.add_mutually_exclusive_group()
+    choose.add_argument("--label", type=int, help="label value of the tumour in every mask (a manifest's label column wins)")
+    choose.add_argument("--segment", help="segment or RTSTRUCT ROI name in every mask (a manifest's segment column wins)")
+    parser.add_argument("--model", help="model folder from 'ccrcc-staging train' (default: the bundled model)")
+    parser.add_argument("--batch", metavar="NAME", help="scanner or centre of every case, for a model trained with "
+                        "--combat (a manifest's batch column wins)")
+    parser.add_argument("--jobs", type=positive_int, default=1, help="cases analysed at once (default 1)")
+    parser.add_argument("--max-voxels", type=positive_int, default=DEFAULT_MAX_VOXELS, metavar="N",
+                        help=f"refuse images claiming more voxels (default {DEFAULT_MAX_VOXELS:,})")
+    parser.add_argument("--report", default="html", metavar="html,pdf|none", type=report_formats,
+                        help="each case's report formats (default html; the dashboard links to it)")
+    parser.add_argument("--no-identifiers", action="store_true",
+                        help="leave DICOM patient data and file paths out of the case reports")
 
 
 def _report_options(parser: argparse.ArgumentParser) -> None:
@@ -233,6 +260,10 @@ COMMANDS = (
      (("model", "model folder written by 'ccrcc-staging train'"),
       ("features", "features table of the cohort (from 'extract' with the model's settings)")), "output folder",
      _evaluate_options),
+    ("predict", "T-stage predictions for many cases: a manifest or a folder of cases, resumable", "predict:run_predict",
+     (("input", "manifest CSV (case_id, image, mask, …) or a folder of cases (see the README: images/ + masks/, one "
+                "folder per case, or <case>_image + <case>_mask)"),),
+     "output folder (one folder per case, predictions.csv, index.html)", _predict_options),
     ("phantoms", "write synthetic CT cases (a cohort with a manifest, or the sample)", "synthetic:run_phantoms", (),
      "output folder", _phantoms_options),
     ("radiogenomics", "WGCNA gene modules against the Radscore, with GO/KEGG enrichment (offline)",

@@ -35,6 +35,7 @@ def analyze(
     mask_threshold: float | None = None,
     limits: ReadLimits = ReadLimits(),
     batch: str | None = None,
+    case_id: str | None = None,
 ) -> dict[str, Any]:
     """Read a CT and its tumour mask, build the regions, extract the features, predict with the model (if one is
     given), write the outputs; return the result.
@@ -43,7 +44,8 @@ def analyze(
     are fit on the case itself and every feature is extracted. ``workers``: processes for the feature extraction
     (``None``: ``$CCRCC_FEATURE_WORKERS`` or 1); the values do not depend on it. The output folder is locked while
     it is written; ``overwrite`` replaces the previous run's files (and only those). ``batch``: the case's scanner
-    or centre, required by a ComBat-harmonised model (checked before any work)."""
+    or centre, required by a ComBat-harmonised model (checked before any work). ``case_id``: the case's name in
+    ``result.json`` (default: the image's file name without extensions)."""
     model = load_deployed_model(model_dir) if model_dir is not None else None
     if model is not None:
         settings = settings_for_model(model, settings)
@@ -52,13 +54,14 @@ def analyze(
     with output_folder(out_dir, overwrite):
         return _analyze_into(
             image_path, mask_path, out_dir, settings, model, all_features, progress, workers,
-            dict(label=label, segment=segment, mask_threshold=mask_threshold, limits=limits), batch,
+            dict(label=label, segment=segment, mask_threshold=mask_threshold, limits=limits), batch, case_id,
         )
 
 
 def _analyze_into(
     image_path: Path, mask_path: Path, out_dir: Path, settings: Settings, model: DeployedModel | None,
     all_features: bool, progress: Progress, workers: int | None, reading: dict[str, Any], batch: str | None,
+    case_id: str | None,
 ) -> dict[str, Any]:
     start = time.perf_counter()
     progress(0.0, "reading image and mask")
@@ -71,6 +74,8 @@ def _analyze_into(
     )
     analysis.timings_s = {"read": round(read_seconds, 4), **analysis.timings_s}
     result = case_result(case, analysis, settings)
+    if case_id is not None:
+        result["case_id"] = case_id
     if model is not None:
         result.update(prediction_fields(model, analysis.features, result["warnings"], batch))
     write_case_outputs(out_dir, result, analysis)

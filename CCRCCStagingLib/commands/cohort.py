@@ -14,7 +14,7 @@ from ..training.classifiers import CLASSIFIERS
 from ..training.cohort import extract_cohort
 from ..training.evaluation import EVALUATION_REPORT, evaluate
 from ..training.train import TrainingSettings, train
-from .common import settings_from
+from .common import progress_mode, settings_from
 
 
 def run_extract(args: argparse.Namespace) -> int:
@@ -29,6 +29,7 @@ def run_extract(args: argparse.Namespace) -> int:
     summary = extract_cohort(
         Path(args.manifest), Path(args.out), settings, jobs=args.jobs,
         cache_dir=Path(args.cache) if args.cache else None, scheduler=args.scheduler, habitat_model=habitat_model,
+        show_progress=progress_mode() == "bar",
     )
     print(
         f"{summary.n_cases} cases ({summary.n_failed} failed, {summary.n_from_cache} from cache) → "

@@ -3,15 +3,55 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..core.settings import BUNDLED_MODEL_DIR, DEFAULT_PARAMS_FILE, HabitatSettings, Settings
 
 
+#: ``lines``: machine-readable ``progress: <fraction> <message>`` lines on stderr (the Slicer module sets it);
+#: ``bar``: a progress bar; ``none``: nothing. Unset: a bar when stderr is a terminal, else nothing.
+PROGRESS_ENV = "CCRCC_PROGRESS"
+
+
+def progress_mode() -> str:
+    """How progress is shown: ``lines``, ``bar`` or ``none`` (see :data:`PROGRESS_ENV`)."""
+    mode = os.environ.get(PROGRESS_ENV, "").strip().lower()
+    if mode in ("lines", "bar", "none"):
+        return mode
+    return "bar" if sys.stderr is not None and sys.stderr.isatty() else "none"
+
+
+class _Bar:
+    """One tqdm bar per command, driven by fractions (0–1) and the current step's name."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+
+    def __call__(self, fraction: float, message: str) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=100, file=sys.stderr, bar_format="{l_bar}{bar}| {elapsed}", leave=False)
+        self.bar.set_description_str(message[:40])
+        self.bar.update(max(0, round(100 * fraction) - self.bar.n))
+        if fraction >= 1.0:
+            self.bar.close()
+            self.bar = None
+
+
+_bar = _Bar()
+
+
 def progress(fraction: float, message: str) -> None:
-    """``progress: <fraction> <message>`` on stderr (the Slicer module drives its progress bar with these)."""
-    print(f"progress: {fraction:.2f} {message}", file=sys.stderr, flush=True)
+    """Progress of a command on stderr, as :func:`progress_mode` says (the Slicer module reads the lines)."""
+    mode = progress_mode()
+    if mode == "lines":
+        print(f"progress: {fraction:.2f} {message}", file=sys.stderr, flush=True)
+    elif mode == "bar":
+        _bar(fraction, message)
 
 
 def settings_from(args: argparse.Namespace) -> Settings | None:

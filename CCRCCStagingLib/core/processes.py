@@ -17,6 +17,9 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
+from typing import Any
 
 #: How often a worker looks whether its parent is still there (seconds).
 PARENT_CHECK_INTERVAL = 0.5
@@ -106,3 +109,41 @@ def run_and_exit(main) -> None:
     if os.environ.get(EXIT_ON_STDIN_CLOSE) == "1":
         exit_when_stdin_closes()
     sys.exit(main())
+
+
+class Task:
+    """A picklable call for :func:`run_parallel` (joblib and Dask ship it to another process)."""
+
+    def __init__(self, function: Callable[..., Any], *args: Any) -> None:
+        self.function = function
+        self.args = args
+
+    def __call__(self) -> Any:
+        die_with_parent()  # a worker of a killed command must not run on
+        return self.function(*self.args)
+
+
+def run_parallel(
+    tasks: list[Callable[[], Any]], jobs: int, scheduler: str | None, description: str, show_progress: bool
+) -> Iterator[Any]:
+    """Run tasks with joblib (processes, or a Dask cluster at ``scheduler``), yielding results as they finish (a
+    tqdm bar on stderr with ``show_progress``)."""
+    import joblib
+    from tqdm import tqdm
+
+    if scheduler is not None:
+        from dask.distributed import Client
+
+        client = Client(scheduler)
+        backend = joblib.parallel_backend("dask", wait_for_workers_timeout=60)
+    else:
+        client = None
+        backend = nullcontext()
+    try:
+        with backend:
+            parallel = joblib.Parallel(n_jobs=jobs if scheduler is None else -1, return_as="generator_unordered")
+            results = parallel(joblib.delayed(task)() for task in tasks)
+            yield from tqdm(results, total=len(tasks), desc=description, file=sys.stderr, disable=not show_progress)
+    finally:
+        if client is not None:
+            client.close()

@@ -63,7 +63,7 @@ table {{ border-collapse: collapse; margin: .5rem 0 1.2rem; font-variant-numeric
 caption {{ caption-side: top; text-align: left; font-weight: 600; padding-bottom: .3rem; }}
 th, td {{ padding: .22rem .6rem; border-bottom: 1px solid var(--line); text-align: right; vertical-align: top; }}
 th:first-child, td:first-child {{ text-align: left; }}
-td.text {{ text-align: left; }}
+td.text, th.text {{ text-align: left; }}
 thead th {{ border-bottom: 2px solid {HEADER_LINE_COLOUR}; }}
 table.kv th {{ text-align: left; font-weight: 600; white-space: nowrap; }}
 table.kv td {{ text-align: left; word-break: break-word; }}
@@ -210,10 +210,12 @@ def row(*cells: str, text_columns: Sequence[int] = (), css_class: str = "") -> s
     return f"<tr{class_html}>{tds}</tr>"
 
 
-def table(header_rows: str, body_rows: Iterable[str], caption: str = "", css_class: str = "") -> str:
-    """A scrollable table of HTML rows (the header rows in ``<thead>``)."""
+def table(
+    header_rows: str, body_rows: Iterable[str], caption: str = "", css_class: str = "", element_id: str = ""
+) -> str:
+    """A scrollable table of HTML rows (the header rows in ``<thead>``); ``element_id`` for a page's script."""
     caption_html = f"<caption>{escape(caption)}</caption>" if caption else ""
-    class_html = f' class="{css_class}"' if css_class else ""
+    class_html = (f' class="{css_class}"' if css_class else "") + (f' id="{escape(element_id)}"' if element_id else "")
     head = f"<thead>{header_rows}</thead>" if header_rows else ""
     return (
         f'<div class="scroll"><table{class_html}>{caption_html}{head}'

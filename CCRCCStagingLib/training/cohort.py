@@ -13,9 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sys
-from collections.abc import Callable, Iterable
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +26,7 @@ from ..case.loading import load_case
 from ..case.pipeline import analyze_case, resample_case
 from ..core.errors import CCRCCStagingError, ManifestError, SettingsError
 from ..core.files import atomic_path, csv_raw_frame, csv_safe_frame, output_lock
-from ..core.processes import die_with_parent
+from ..core.processes import Task, run_parallel
 from ..core.settings import Settings
 from .manifest import CohortCase, read_manifest
 
@@ -189,43 +186,6 @@ def _features_task(
     return {**row, "from_cache": False}
 
 
-def _run_parallel(
-    tasks: list[Callable[[], Any]], jobs: int, scheduler: str | None, description: str, show_progress: bool
-) -> Iterable[Any]:
-    """Run tasks with joblib (processes, or a Dask cluster at ``scheduler``), yielding results as they finish."""
-    import joblib
-    from tqdm import tqdm
-
-    if scheduler is not None:
-        from dask.distributed import Client
-
-        client = Client(scheduler)
-        backend = joblib.parallel_backend("dask", wait_for_workers_timeout=60)
-    else:
-        client = None
-        backend = nullcontext()
-    try:
-        with backend:
-            parallel = joblib.Parallel(n_jobs=jobs if scheduler is None else -1, return_as="generator_unordered")
-            results = parallel(joblib.delayed(task)() for task in tasks)
-            yield from tqdm(results, total=len(tasks), desc=description, file=sys.stderr, disable=not show_progress)
-    finally:
-        if client is not None:
-            client.close()
-
-
-class _Task:
-    """A picklable call (joblib and Dask ship it to another process)."""
-
-    def __init__(self, function: Callable[..., Any], *args: Any) -> None:
-        self.function = function
-        self.args = args
-
-    def __call__(self) -> Any:
-        die_with_parent()  # a worker of a killed command must not run on
-        return self.function(*self.args)
-
-
 def fit_population_habitats(
     cases: list[CohortCase], settings: Settings, cache: _Cache, jobs: int, scheduler: str | None, show_progress: bool
 ) -> HabitatModel:
@@ -236,11 +196,11 @@ def fit_population_habitats(
     model = HabitatModel.from_settings(settings.habitats)
     per_case = model.voxels_per_case(len(training))
     tasks = [
-        _Task(_voxel_sample_task, case, settings, per_case,
+        Task(_voxel_sample_task, case, settings, per_case,
               cache.path("sample", case.case_id, _cache_key(case, case.mask, settings.digest(), str(per_case))))
         for case in training
     ]
-    samples = dict(_run_parallel(tasks, jobs, scheduler, "habitat sample", show_progress))
+    samples = dict(run_parallel(tasks, jobs, scheduler, "habitat sample", show_progress))
     # A training case that cannot be read gives no sample; its own row says why (the features step fails on it).
     usable = [c for c in training if samples.get(c.case_id) is not None]
     if not usable:
@@ -288,18 +248,18 @@ def _extract_rows(
     cases: list[CohortCase], out_csv: Path, settings: Settings, model_data: dict[str, Any], model_digest: str,
     cache: _Cache, jobs: int, scheduler: str | None, show_progress: bool,
 ) -> ExtractionSummary:
-    def tasks_for(pairs: list[tuple[CohortCase, Path]]) -> list[_Task]:
+    def tasks_for(pairs: list[tuple[CohortCase, Path]]) -> list[Task]:
         return [
-            _Task(_features_task, case, mask, settings, model_data,
+            Task(_features_task, case, mask, settings, model_data,
                   cache.path("features", case.case_id, _cache_key(case, mask, settings.digest(), model_digest)))
             for case, mask in pairs
         ]
 
-    rows = list(_run_parallel(tasks_for([(c, c.mask) for c in cases]), jobs, scheduler, "extract", show_progress))
+    rows = list(run_parallel(tasks_for([(c, c.mask) for c in cases]), jobs, scheduler, "extract", show_progress))
     _write_table(rows, [c.case_id for c in cases], out_csv)
     repeats = [(c, c.mask_repeat) for c in cases if c.mask_repeat is not None]
     if repeats:
-        repeat_rows = list(_run_parallel(tasks_for(repeats), jobs, scheduler, "extract repeats", show_progress))
+        repeat_rows = list(run_parallel(tasks_for(repeats), jobs, scheduler, "extract repeats", show_progress))
         _write_table(repeat_rows, [c.case_id for c, _ in repeats], repeat_features_path(out_csv))
     return ExtractionSummary(
         features_csv=out_csv,

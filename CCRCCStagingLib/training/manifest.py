@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..case.inputs import cell, read_case_table
 from ..core.errors import ManifestError
 
 SPLITS = ("train", "internal_test", "external")
@@ -46,27 +47,14 @@ class CohortCase:
 
 def read_manifest(path: Path) -> list[CohortCase]:
     """Read and check a manifest; every problem is reported with its row."""
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise ManifestError(f"Cannot read the manifest {path}: {error}") from error
-    missing = [column for column in REQUIRED_COLUMNS if column not in table.columns]
-    if missing:
-        raise ManifestError(f"The manifest {path} lacks the column(s) {missing}; it needs {list(REQUIRED_COLUMNS)}.")
-    table["case_id"] = table["case_id"].str.strip()  # 'case1 ' and 'case1' are one case
-    if (table["case_id"] == "").any():
-        raise ManifestError(f"The manifest {path} has a row without case_id; give every case an id.")
-    duplicated = sorted(set(table["case_id"][table["case_id"].duplicated()]))
-    if duplicated:
-        raise ManifestError(f"The manifest {path} repeats case_id {duplicated}; each case needs its own id.")
+    table = read_case_table(path, REQUIRED_COLUMNS)
     base = path.parent
     return [_case(row, base, index + 2) for index, row in table.iterrows()]
 
 
 def _case(row: pd.Series, base: Path, line: int) -> CohortCase:
     def optional(column: str) -> str | None:
-        value = str(row.get(column, "")).strip()
-        return value or None
+        return cell(row, column)
 
     where = f"manifest line {line} (case {row['case_id']})"
     split = row["split"].strip()

@@ -39,7 +39,7 @@ def _save(image, path: Path) -> None:
 
 def html_screenshot(html: Path, out: Path, profile: Path, size: tuple[int, int] = HTML_SIZE) -> None:
     from PIL import Image
-    from test_report_browser import CHROMIUM_FLAGS, _executable
+    from browser_harness import CHROMIUM_FLAGS, _executable
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

@@ -57,7 +57,8 @@ def _check_outputs(out: Path, ct: sitk.Image) -> dict:
     return result
 
 
-def test_analyze_a_phantom(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_analyze_a_phantom(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    monkeypatch.setenv("CCRCC_PROGRESS", "lines")  # as the Slicer module asks for them
     phantom = make_phantom("low", seed=3, tumour_diameter_mm=22.0)
     image_path, mask_path = _write_case(tmp_path / "case", phantom.image, phantom.mask)
 
