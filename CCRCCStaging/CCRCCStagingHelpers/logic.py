@@ -19,7 +19,7 @@ from . import export as reportFiles
 from .dependencies import ensureDependencies
 from .resources import bundledModelDir, libraryRoot
 from .results import MODEL_BUNDLED, MODEL_FOLDER, MODEL_MANIFEST, MODEL_NONE, readFeatureRows, readModelInfo
-from .runner import CliOutput, CliRunner
+from .runner import PROGRESS_ENV, CliOutput, CliRunner
 from .slicerApp import IN_SLICER_APP, ScriptedLoadableModuleLogic, slicer
 from .worker import WorkerClient, WorkerRunner
 
@@ -157,9 +157,11 @@ class CCRCCStagingLogic(ScriptedLoadableModuleLogic):
             env = dict(os.environ)
             searchPath = [str(libraryRoot()), env.get("PYTHONPATH")]
         env["PYTHONPATH"] = os.pathsep.join(filter(None, searchPath))
-        # Progress arrives as it is printed, and non-ASCII output cannot fail on a Windows code page.
+        # Progress arrives as it is printed, as lines the runners read, and non-ASCII output cannot fail on a Windows
+        # code page.
         env["PYTHONUNBUFFERED"] = "1"
         env["PYTHONIOENCODING"] = "utf-8"
+        env[PROGRESS_ENV] = "lines"
         return env
 
     def ensureDependencies(self, requirementsPath, prompt=True):

@@ -31,6 +31,9 @@ from . import AnalysisError
 EXIT_USER_ERROR = 2
 #: Set for the CLI's one-shot commands: they end when their standard input closes.
 EXIT_ON_STDIN_CLOSE = "CCRCC_EXIT_ON_STDIN_CLOSE"
+#: Set to ``lines``: the CLI reports progress as ``progress: <fraction> <step>`` lines (its default is a terminal
+#: bar, or nothing when stderr is not a terminal), which :data:`_PROGRESS_LINE` reads.
+PROGRESS_ENV = "CCRCC_PROGRESS"
 #: How long the process group has to end after the first request to stop, before it is killed (seconds).
 CANCEL_GRACE_S = 0.5
 #: How long to wait for the killed group to be gone (seconds).
@@ -160,6 +163,7 @@ class CliRunner:
     def run(self, args, env, onLine):
         env = dict(env)
         env[EXIT_ON_STDIN_CLOSE] = "1"
+        env[PROGRESS_ENV] = "lines"
         with self._lock:
             if self._cancelled:
                 return None

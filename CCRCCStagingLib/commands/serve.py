@@ -38,6 +38,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional
 
 from ..core.errors import CCRCCStagingError
 from ..core.processes import stdin_watched, stop_main_thread
+from .common import PROGRESS_ENV
 
 PROTOCOL_VERSION = 1
 #: The commands a worker runs (the Slicer module's two).
@@ -59,6 +60,7 @@ def run_serve(args: argparse.Namespace) -> int:
     """``serve``: answer requests until ``quit`` or the end of the standard input; 0 then."""
     if stdin_watched():
         raise CCRCCStagingError("'serve' reads its standard input itself: unset CCRCC_EXIT_ON_STDIN_CLOSE for it.")
+    os.environ[PROGRESS_ENV] = "lines"  # the commands' progress, which becomes progress events
     channel = Channel(claim_stdout())
     requests = Requests()
     preload(PRELOAD_ANALYSIS)

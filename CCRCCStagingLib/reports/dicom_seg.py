@@ -102,6 +102,15 @@ def _dicom_libraries():
             "DICOM SEG export needs the highdicom package (pip install 'highdicom>=0.22,<1'); it is in 3D Slicer "
             "from 5.12."
         ) from error
+    import numpy as np
+
+    # highdicom < 0.23 uses np.float_, gone in numpy 2, and 0.23+ needs pydicom 3: 3D Slicer 5.10 (numpy 2.0, pydicom
+    # 2.4) can have neither. Refused with a sentence rather than failing halfway through the export.
+    if int(np.__version__.split(".")[0]) >= 2 and tuple(int(part) for part in hd.__version__.split(".")[:2]) < (0, 23):
+        raise OutputError(
+            f"DICOM SEG export with numpy {np.__version__} needs highdicom 0.23 or later (which needs pydicom 3); "
+            f"this Python has highdicom {hd.__version__} and pydicom {pydicom.__version__}."
+        )
     return hd, pydicom
 
 

@@ -17,6 +17,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import sklearn
 from scipy.stats import rankdata
 from sklearn.base import BaseEstimator
 from sklearn.feature_selection import SelectorMixin
@@ -36,11 +37,15 @@ _TIE_ATOL = 1e-12
 # Keeps the mRMR quotient finite for a feature that shares no information with the selected ones.
 _MIQ_EPSILON = 1e-12
 
+# LassoCV takes the size of its penalty grid as ``alphas=int`` from scikit-learn 1.7 (1.9 removed ``n_alphas``);
+# 1.6, the last for Python 3.9 (3D Slicer 5.6/5.8), only as ``n_alphas``.
+_LASSO_GRID_SIZE = "alphas" if tuple(int(part) for part in sklearn.__version__.split(".")[:2]) >= (1, 7) else "n_alphas"
+
 
 def _spearman_matrix(X: np.ndarray) -> np.ndarray:
     """Spearman correlation of every pair of columns: Pearson correlation of average ranks."""
     ranks = rankdata(X, axis=0)
-    return np.corrcoef(ranks, rowvar=False).reshape(X.shape[1], X.shape[1])
+    return np.corrcoef(ranks.T).reshape(X.shape[1], X.shape[1])  # not rowvar=False: numpy < 2 ignores it for 1 row
 
 
 class SpearmanRedundancyFilter(SelectorMixin, BaseEstimator):
@@ -290,7 +295,7 @@ class LassoSelector(_LabelledSelector):
         y = _binary_labels(y)
         _check_fold_counts(y, self.cv)
         folds = StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state)
-        lasso = LassoCV(alphas=self.n_alphas, cv=folds, max_iter=self.max_iter).fit(X, y)
+        lasso = LassoCV(**{_LASSO_GRID_SIZE: self.n_alphas}, cv=folds, max_iter=self.max_iter).fit(X, y)
         self.alpha_ = float(lasso.alpha_)
         self.alphas_ = lasso.alphas_
         self.mse_path_ = lasso.mse_path_

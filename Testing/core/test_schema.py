@@ -102,9 +102,12 @@ def test_what_is_not_a_result_is_refused_with_a_sentence(tmp_path: Path) -> None
 def test_core_modules_the_slicer_module_loads_need_only_the_standard_library() -> None:
     probe = (
         "import sys, json; before = set(sys.modules); import CCRCCStagingLib.core.palette, "
-        "CCRCCStagingLib.core.privacy, CCRCCStagingLib.core.schema; "
-        "print(json.dumps(sorted(m for m in set(sys.modules) - before "
-        "if m.split('.')[0] not in sys.stdlib_module_names and not m.startswith('_'))))"
+        "CCRCCStagingLib.core.privacy, CCRCCStagingLib.core.schema; new = set(sys.modules) - before; "
+        # Python 3.9 (Slicer 5.6/5.8) has no sys.stdlib_module_names: the modules of the standard library's folders.
+        "import pkgutil, sysconfig; paths = sysconfig.get_paths(); stdlib = getattr(sys, 'stdlib_module_names', None) "
+        "or {m.name for m in pkgutil.iter_modules([paths['stdlib'], paths['stdlib'] + '/lib-dynload'])} "
+        "| set(sys.builtin_module_names); "
+        "print(json.dumps(sorted(m for m in new if m.split('.')[0] not in stdlib and not m.startswith('_'))))"
     )
     completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
     assert completed.returncode == 0, completed.stderr

@@ -17,7 +17,7 @@ from CCRCCStagingLib.reports import dicom_seg
 from CCRCCStagingLib.reports.case.render import render_report
 from CCRCCStagingLib.core.files import DICOM_SEG_FILE
 from CCRCCStagingLib.cli import main
-from CCRCCStagingLib.core.errors import GeometryError, InputFileError
+from CCRCCStagingLib.core.errors import GeometryError, InputFileError, OutputError
 from conftest import shared_data_path
 
 SERIES = ("totalsegmentator", "example_ct_dicom")
@@ -139,6 +139,15 @@ def test_refusals_are_sentences(dicom_case, tmp_path: Path) -> None:
 
     with pytest.raises(InputFileError, match="not a finished analysis folder"):
         dicom_seg.export_dicom_seg(tmp_path / "empty")
+
+
+def test_a_highdicom_that_cannot_run_on_numpy_2_is_refused_with_a_sentence(monkeypatch) -> None:
+    # 3D Slicer 5.10's Python: numpy 2.0 with pydicom 2.4, so at most highdicom 0.22, which uses np.float_.
+    hd = pytest.importorskip("highdicom")
+    monkeypatch.setattr(np, "__version__", "2.0.2")
+    monkeypatch.setattr(hd, "__version__", "0.22.0")
+    with pytest.raises(OutputError, match=r"numpy 2\.0\.2 needs highdicom 0\.23 or later .* highdicom 0\.22\.0"):
+        dicom_seg.export_dicom_seg(Path("unused"))
 
 
 def test_report_of_a_dicom_case(dicom_case) -> None:

@@ -18,7 +18,8 @@ PYTHON_39 = {"python_version": "3.9", "python_full_version": "3.9.10"}  # Slicer
 PYTHON_312 = {"python_version": "3.12", "python_full_version": "3.12.10"}  # Slicer 5.10 / 5.12
 #: What an up-to-date Slicer 5.8 environment holds (reportlab 5.0.1: the last that imports on Python 3.9).
 INSTALLED = {"scikit-learn": "1.6.1", "pandas": "2.3.3", "PyYAML": "6.0.3", "joblib": "1.5.3", "matplotlib": "3.9.4",
-             "reportlab": "5.0.1", "numpy": "1.26.4", "scipy": "1.13.1", "SimpleITK": "2.3.1", "pillow": "10.3.0"}
+             "reportlab": "5.0.1", "numpy": "1.26.4", "scipy": "1.13.1", "SimpleITK": "2.3.1", "pillow": "10.3.0",
+             "tqdm": "4.67.1"}
 
 
 def versions(**changed):

@@ -170,12 +170,15 @@ def test_cancelStopsTheWholeTreeBehindTheLauncherWithinOneSecond(ccrcc, bigCaseF
 def test_theCliEndsWhenItsStandardInputCloses(ccrcc, bigCaseFiles, tmp_path):
     """The second line of defence, where no signal reaches the interpreter (Windows): closing the launcher's
     standard input, which the interpreter shares, ends the analysis cleanly."""
-    env = {**environment(), ccrcc.EXIT_ON_STDIN_CLOSE: "1"}
+    env = {**environment(), ccrcc.EXIT_ON_STDIN_CLOSE: "1", ccrcc.PROGRESS_ENV: "lines"}
     process = subprocess.Popen([*launcherCommand(), *analyzeArguments(bigCaseFiles, tmp_path / "out")], env=env,
                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     waitUntil(lambda: len(tree(process.pid)) > 1)
     processes = tree(process.pid)
-    time.sleep(3)
+    # Closed mid-analysis: once the first step past loading has been reported (a fixed sleep can outlast it).
+    for line in process.stderr:
+        if line.startswith("progress:") and float(line.split()[1]) > 0:
+            break
     process.stdin.close()
     assert process.wait(timeout=5) == 143  # the clean exit of SIGTERM, passed on by the launcher
     waitUntil(lambda: running(processes) == [], timeout=5)
@@ -225,7 +228,7 @@ def test_aFailingRequestGivesTheErrorSentenceAndTheWorkerStays(ccrcc, caseFiles,
         pid = client.pid
         # An option mistake, as argparse reports it.
         output = ccrcc.CliOutput(None)
-        assert client.request([*client.command, "report", str(tmp_path), "--format", "docx", "--bogus"],
+        assert client.request([*client.command, "report", str(tmp_path), "--bogus"],
                               environment(), output.addLine) == 2
         assert "unrecognized arguments" in str(output.failure(2))
         # Only analyze and report are served.
