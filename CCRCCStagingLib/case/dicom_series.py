@@ -1,5 +1,8 @@
 """A CT from a folder of DICOM files: the series chosen, its slice positions checked, and read onto a uniform grid.
 
+The folder is untrusted: before GDCM opens any file to sort out its series, links leading out of the folder and
+entries that are not regular files (pipes, devices, sockets) are refused.
+
 ITK reads a series with the spacing of its first two slices: a missing slice, uneven spacing or two slices at one
 position would give a volume whose slices lie where they are not, with only a warning on stderr. Here every slice's
 ``ImagePositionPatient`` is read first and projected on the slice normal:
@@ -13,6 +16,8 @@ position would give a volume whose slices lie where they are not, with only a wa
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +25,7 @@ import SimpleITK as sitk
 
 from ..core.errors import InputFileError
 from ..core.privacy import DICOM_IDENTIFIER_TAGS
-from .file_checks import ReadLimits, native_stderr_silenced
+from .file_checks import ReadLimits, native_stderr_silenced, stays_inside
 
 #: DICOM tags kept from a series at analysis time (``result.json`` → ``inputs.dicom``): the patient and study data
 #: the report shows with identifiers, and the UIDs that tie a later DICOM SEG export to the very series analysed.
@@ -36,6 +41,7 @@ SPACING_TOLERANCE = 0.01
 
 def choose_series(folder: Path) -> tuple[list[str], list[str]]:
     """The files of the folder's largest DICOM series, and a warning when there are several."""
+    _require_plain_folder(folder)
     try:
         series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
     except RuntimeError:
@@ -51,6 +57,29 @@ def choose_series(folder: Path) -> tuple[list[str], list[str]]:
             "files) was used. Give a folder with one series to choose another."
         )
     return list(files_by_series[chosen]), warnings
+
+
+def _require_plain_folder(folder: Path) -> None:
+    """GDCM opens every file of the folder to find its series: links leading out of the folder, and pipes, devices
+    or sockets (a reader can wait on them forever), are refused before it does."""
+    refused = []
+    with os.scandir(folder) as scan:
+        for entry in scan:
+            if entry.is_symlink() and not stays_inside(folder, Path(entry.path)):
+                refused.append(entry.name)
+                continue
+            try:
+                mode = os.stat(entry.path).st_mode
+            except OSError:
+                continue  # a dangling link: GDCM skips it too
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                refused.append(entry.name)
+    if refused:
+        shown = ", ".join(sorted(refused)[:5]) + (f" and {len(refused) - 5} more" if len(refused) > 5 else "")
+        raise InputFileError(
+            f"The DICOM folder {folder} holds links leading out of it or entries that are not files ({shown}); copy "
+            "the series into a folder of its own (e.g. cp -L) and give that folder."
+        )
 
 
 def read_series(folder: Path, files: list[str], limits: ReadLimits) -> tuple[sitk.Image, dict[str, str], list[str]]:

@@ -113,6 +113,14 @@ def require_regular_file(path: Path, what: str) -> None:
         )
 
 
+def stays_inside(folder: Path, path: Path) -> bool:
+    """True when ``path``, every link followed, lies inside ``folder`` (its own links followed too): an entry of a
+    folder the user handed over must not lead a reader elsewhere (``/proc``, another patient's files)."""
+    root = os.path.realpath(folder)
+    target = os.path.realpath(path)
+    return os.path.commonpath([root, target]) == root
+
+
 @contextmanager
 def native_stderr_silenced() -> Iterator[None]:
     """ITK's and VNL's C++ code print diagnostics of damaged headers straight to the process's stderr (file

@@ -1,5 +1,6 @@
 """Reading a case: the CT (NRRD, NIfTI, any SimpleITK format, or a DICOM series folder) and the tumour mask
-(a labelmap, or a Slicer ``.seg.nrrd`` with the segment picked by name or label value), checked and aligned.
+(a labelmap, a Slicer ``.seg.nrrd`` with the segment picked by name or label value, or a DICOM RTSTRUCT or SEG —
+:mod:`dicom_mask_files`, :mod:`rtstruct`, :mod:`dicom_seg_mask` — placed on the CT grid), checked and aligned.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import SimpleITK as sitk
 
 from .checks import component_warning, require_finite, slice_thickness_warning
 from ..core.errors import GeometryError, ImageFormatError, MaskError
+from .dicom_mask_files import RTSTRUCT, dicom_readers_quiet, find_dicom_mask, read_dicom_dataset, series_reference
+from .dicom_seg_mask import seg_mask
 from .dicom_series import choose_series, read_series
 from .file_checks import (
     MASK_MAX_EXPANSION,
@@ -24,6 +27,7 @@ from .file_checks import (
     unreadable,
 )
 from .resampling import check_roi_inside
+from .rtstruct import rtstruct_mask
 
 #: Image and mask grids are "the same" when they differ by less than this (relative to the voxel size).
 GEOMETRY_TOLERANCE = 1e-4
@@ -46,7 +50,7 @@ class LoadedCase:
     """A CT and its binary tumour mask on the CT's own grid."""
 
     image: LoadedImage
-    mask: sitk.Image  # uint8, 0/1, on the mask file's own grid (PyRadiomics builds its grid from it)
+    mask: sitk.Image  # uint8, 0/1, on the mask file's own grid (PyRadiomics builds its grid from it); the CT's for DICOM
     mask_path: Path
     mask_description: str
     warnings: list[str] = field(default_factory=list)
@@ -63,12 +67,31 @@ def load_case(
     """Read, verify and check a CT and its tumour mask (the mask stays on its own grid, as PyRadiomics uses it)."""
     loaded = read_image(Path(image_path), limits)
     require_finite(loaded.image, f"The image {image_path}")
-    mask, description = read_mask(
-        Path(mask_path), label=label, segment=segment, threshold=mask_threshold, limits=limits.for_mask(loaded.image)
+    mask, description, mask_warnings = _read_any_mask(
+        Path(mask_path), loaded, label, segment, mask_threshold, limits.for_mask(loaded.image)
     )
     aligned, warnings = align_mask_to_image(loaded.image, mask)
     warnings += slice_thickness_warning(loaded.image) + component_warning(aligned)
-    return LoadedCase(loaded, aligned, Path(mask_path), description, loaded.warnings + warnings)
+    return LoadedCase(loaded, aligned, Path(mask_path), description, loaded.warnings + mask_warnings + warnings)
+
+
+def _read_any_mask(
+    path: Path, ct: LoadedImage, label: int | None, segment: str | None, threshold: float | None, limits: ReadLimits
+) -> tuple[sitk.Image, str, list[str]]:
+    """A labelmap or ``.seg.nrrd`` (:func:`read_mask`), or a DICOM RTSTRUCT or SEG (a file, or a folder holding one),
+    which needs the CT: its grid to be placed on, its series to be checked against."""
+    dicom_mask = find_dicom_mask(path)
+    if dicom_mask is None:
+        mask, description = read_mask(path, label=label, segment=segment, threshold=threshold, limits=limits)
+        return mask, description, []
+    dataset = read_dicom_dataset(dicom_mask)
+    reference = series_reference(ct.dicom_files)
+    with dicom_readers_quiet():  # values are parsed as they are reached
+        if dicom_mask.kind != RTSTRUCT:
+            return seg_mask(dataset, dicom_mask, ct.image, reference, segment, label, threshold, limits)
+        if threshold is not None:
+            raise MaskError(f"{dicom_mask.path} is an RTSTRUCT (contours, not probabilities); drop --mask-threshold.")
+        return rtstruct_mask(dataset, dicom_mask, ct.image, reference, segment, label)
 
 
 def read_image(path: Path, limits: ReadLimits = ReadLimits()) -> LoadedImage:

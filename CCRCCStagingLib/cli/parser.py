@@ -159,8 +159,8 @@ def _evaluate_options(parser: argparse.ArgumentParser) -> None:
 
 def _analyze_options(parser: argparse.ArgumentParser) -> None:
     choose = parser.add_mutually_exclusive_group()
-    choose.add_argument("--label", type=int, help="label value of the tumour in the mask")
-    choose.add_argument("--segment", help="segment name (Slicer .seg.nrrd)")
+    choose.add_argument("--label", type=int, help="label value of the tumour in the mask (DICOM SEG: segment number)")
+    choose.add_argument("--segment", help="segment name (Slicer .seg.nrrd, DICOM SEG) or RTSTRUCT ROI name")
     choose.add_argument("--mask-threshold", type=finite_float, metavar="T",
                         help="the mask is a probability map: voxels ≥ T are the tumour")
     parser.add_argument("--max-voxels", type=positive_int, default=DEFAULT_MAX_VOXELS, metavar="N",
@@ -246,7 +246,8 @@ def _build_demo_model_options(parser: argparse.ArgumentParser) -> None:
 COMMANDS = (
     ("analyze", "regions, habitats and features of one CT and tumour mask", "analyze:run_analyze",
      (("image", "CT: NRRD, NIfTI (any SimpleITK format) or a DICOM series folder"),
-      ("mask", "tumour mask: labelmap or Slicer .seg.nrrd")), "output folder", _analyze_options),
+      ("mask", "tumour mask: labelmap, Slicer .seg.nrrd, DICOM RTSTRUCT or SEG (or a folder holding one)")),
+     "output folder", _analyze_options),
     ("report", "re-render the report of a finished analysis folder", "analyze:run_report",
      (("result_dir", "folder written by 'ccrcc-staging analyze'"),), None, _report_options),
     ("demo", "analyse the bundled sample case and print a summary", "analyze:run_demo", (), None, _demo_options),

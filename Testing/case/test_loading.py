@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -174,3 +175,16 @@ def test_dicom_series_folder() -> None:
     assert len(loaded.dicom_files) == 20
     assert loaded.dicom_tags.get("Modality") == "CT"
     assert loaded.dicom_tags["Modality"] == "CT" and len(loaded.dicom_tags["Files SHA-256"]) == 64
+
+
+def test_a_dicom_folder_with_links_out_of_it_or_a_pipe_is_refused_before_gdcm_opens_it(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.dcm"
+    outside.write_bytes(b"\0" * 128 + b"DICM")
+    for name, make in (("link", lambda folder: os.symlink(outside, folder / "slice.dcm")),
+                       ("pipe", lambda folder: os.mkfifo(folder / "slice.dcm"))):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "inside.dcm").write_bytes(b"x")
+        make(folder)
+        with pytest.raises(InputFileError, match=r"links leading out of it or entries that are not files \(slice.dcm\)"):
+            read_image(folder)
