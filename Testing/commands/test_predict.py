@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import SimpleITK as sitk
 
@@ -23,6 +24,7 @@ from CCRCCStagingLib.cli import main
 from CCRCCStagingLib.commands.predict import KEY_FILE
 from CCRCCStagingLib.core.errors import InputFileError
 from CCRCCStagingLib.synthetic.phantoms import make_phantom
+from conftest import shared_data_path
 
 REPO = Path(__file__).resolve().parents[2]
 PHANTOMS = (("low", 401, 20.0), ("high", 402, 30.0), ("low", 403, 22.0), ("high", 404, 28.0), ("low", 405, 24.0))
@@ -226,6 +228,54 @@ def test_dashboard_in_chromium(phantom_folder: Path, tmp_path: Path) -> None:
         assert (out / link.get_attribute("href").removeprefix(out.as_uri() + "/")).is_file()
         errors = [entry for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "WARNING")]
         assert errors == []
+        assert all(u == url or u.startswith("data:") for u in _requests(browser))
+    finally:
+        browser.quit()
+
+
+def test_the_sarcoma_dicom_studies_with_their_rtstructs(tmp_path: Path) -> None:
+    """IBSI's STS_001–003 as they come from PACS (``<case>/image/`` a CT series, ``<case>/mask/`` an RTSTRUCT, ROI
+    GTV_Mass_CT), given as they are: one row per case, each tumour the volume of IBSI's own NIfTI mask of that case
+    (external yardstick: IBSI's export, counted here voxel by voxel on the CT grid; within 0.5 % because the regions
+    are counted on PyRadiomics' 1 mm grid), the tumour and shell of STS_002 voxel for voxel those of ``analyze`` on
+    IBSI's NIfTI CT and mask (consistency of the two input paths), and the dashboard in Chromium."""
+    from selenium.webdriver.common.by import By
+    from browser_harness import requests_made as _requests
+    from browser_harness import start_chromium
+
+    studies = shared_data_path("ibsi", "sts_validation", "dicom")
+    out = tmp_path / "out"
+    assert main(["predict", str(studies), "--out", str(out), "--jobs", "2"]) == 0
+    rows = _rows(out)
+    assert sorted(rows) == ["STS_001", "STS_002", "STS_003"]
+    for case, row in rows.items():
+        assert row["status"] == "done" and row["t_stage_group"] in ("low", "high"), row
+        nifti = sitk.ReadImage(str(shared_data_path("ibsi", "sts_validation", "nifti", case, "CT_mask.nii.gz")))
+        voxel_ml = float(np.prod(nifti.GetSpacing())) / 1000
+        expected_ml = float((sitk.GetArrayViewFromImage(nifti) > 0).sum()) * voxel_ml
+        assert float(row["tumour_volume_ml"]) == pytest.approx(expected_ml, rel=5e-3), case
+    nifti = shared_data_path("ibsi", "sts_validation", "nifti", "STS_002")
+    assert main(["analyze", str(nifti / "CT_image.nii.gz"), str(nifti / "CT_mask.nii.gz"), "--out",
+                 str(tmp_path / "nifti"), "--report", "none"]) == 0
+    from_nifti = json.loads((tmp_path / "nifti" / "result.json").read_text())["regions"]
+    from_dicom = json.loads((out / "cases" / "STS_002" / "result.json").read_text())["regions"]
+    # The tumour and its shell; the habitats may differ, as the NIfTI CT is not the series' int16 HU.
+    assert [from_dicom[name]["voxels"] for name in ("whole", "peri")] == [
+        from_nifti[name]["voxels"] for name in ("whole", "peri")]
+
+    browser = start_chromium(tmp_path / "profile")
+    try:
+        url = (out / "index.html").as_uri()
+        browser.get("about:blank")
+        _requests(browser)
+        browser.get(url)
+        table = browser.find_element(By.ID, "case-table")
+        assert [row.find_elements(By.TAG_NAME, "td")[0].text
+                for row in table.find_elements(By.CSS_SELECTOR, "tbody tr")] == sorted(rows)
+        assert browser.find_element(By.ID, "shown").text == "3 of 3 cases shown"
+        for link in table.find_elements(By.LINK_TEXT, "report"):
+            assert (out / link.get_attribute("href").removeprefix(out.as_uri() + "/")).is_file()
+        assert [entry for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "WARNING")] == []
         assert all(u == url or u.startswith("data:") for u in _requests(browser))
     finally:
         browser.quit()
