@@ -35,7 +35,7 @@ class Assessment:
         the DeLong p-value against the volume-only ``baseline`` probabilities and against the ``deployed`` model
         (when given); decision curves are kept for the models in ``curves``."""
         for key, (probability, threshold) in models.items():
-            row = {"region": key[0], "classifier": key[1], "split": split,
+            row = {"region": key[0], "classifier": key[1], "split": split, "threshold": float(threshold),
                    **classification_metrics(y, probability, threshold)}
             if baseline is not None and key[1] != VOLUME_BASELINE:
                 row["p_vs_volume"] = delong_test(y, probability, baseline).p_value

@@ -9,6 +9,7 @@ folder you trained yourself.
 
 from __future__ import annotations
 
+import datetime
 import json
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pandas as pd
 
 from ..core.errors import ManifestError
 from ..core.files import atomic_path, csv_safe_frame, output_folder
+from ..core.provenance import software_versions
 from ..core.settings import Settings
 from ..model import bundle
 from ..model.bundle import DeployedModel, load_deployed_model
@@ -26,6 +28,7 @@ from .assessment import VOLUME_BASELINE, Assessment
 from .cohort import extraction_digest, features_digest, read_features
 from .manifest import SPLITS
 from .predictions import PREDICTIONS, predictions_table, write_predictions
+from .run_warnings import counted_warnings
 from .train import (
     VOLUME_COLUMN,
     cohort_summary,
@@ -56,17 +59,18 @@ def _evaluate_into(model_dir: Path, features_csv: Path, out_dir: Path, trust_res
     table = read_features(features_csv)
     model = load_deployed_model(model_dir)
     _require_same_extraction(model, features_csv)
-    if trust_research_models:
-        result = bundle_writer.load_research_models(model_dir)
-        _require_columns(table, result.columns["mix"], features_csv)
-        summary = {**result.summary, **evaluation_summary(result, table)}
-        predictions = research_predictions(result, table)
-    else:
-        _require_columns(table, model.features, features_csv)
-        summary = deployed_evaluation_summary(model, table)
-        predictions = deployed_predictions(model, table)
-    summary["title"] = f"CCRCCStaging evaluation of {features_csv.name}"
-    summary["cohort"] = cohort_summary(*usable_cases(table))
+    with counted_warnings() as counts:
+        if trust_research_models:
+            result = bundle_writer.load_research_models(model_dir)
+            _require_columns(table, result.columns["mix"], features_csv)
+            summary = {**result.summary, **evaluation_summary(result, table)}
+            predictions = research_predictions(result, table)
+        else:
+            _require_columns(table, model.features, features_csv)
+            summary = deployed_evaluation_summary(model, table)
+            predictions = deployed_predictions(model, table)
+    summary.update(_evaluation_identity(model, features_csv), warnings=counts,
+                   cohort=cohort_summary(*usable_cases(table)))
     with atomic_path(out_dir / EVALUATION_SUMMARY) as path:
         path.write_text(json.dumps(summary, default=str) + "\n")
     with atomic_path(out_dir / bundle.METRICS) as path:
@@ -75,6 +79,20 @@ def _evaluate_into(model_dir: Path, features_csv: Path, out_dir: Path, trust_res
         bundle_writer.write_radscores_csv(summary, path)
     write_predictions(predictions, out_dir / PREDICTIONS)
     return summary
+
+
+def _evaluation_identity(model: DeployedModel, features_csv: Path) -> dict[str, Any]:
+    """What the report's header says: an evaluation (not a training run) of which model, on which table, when, with
+    which software (the training run's own date and versions would mislabel it)."""
+    model_id = str(model.description["id"])
+    return {
+        "kind": "evaluation",
+        "title": f"CCRCCStaging evaluation of model {model_id} on {features_csv.name}",
+        "created": datetime.datetime.now().isoformat(timespec="seconds"),
+        "evaluation": {"model_id": model_id, "features": features_csv.name},
+        "software": software_versions(),
+        "settings": model.extraction_settings,
+    }
 
 
 def _require_same_extraction(model: DeployedModel, features_csv: Path) -> None:

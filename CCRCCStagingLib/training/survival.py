@@ -22,7 +22,9 @@ class KaplanMeierCurve:
     """The KM estimate of one group: survival (with pointwise CI) at every time in ``timeline``.
 
     ``timeline`` starts at 0 and holds every distinct observed time of the group; the curve is a step
-    function, constant until the next time. The CI is lifelines' exponential Greenwood interval.
+    function, constant until the next time. The CI is lifelines' exponential Greenwood interval. ``at_risk[i]`` is
+    the number of subjects whose time is ≥ ``timeline[i]``: the number at risk at any time t is that of the first
+    timeline point ≥ t (no subject's time lies in between), and 0 after the last.
     """
 
     group: Hashable
@@ -32,6 +34,7 @@ class KaplanMeierCurve:
     ci_upper: np.ndarray
     n_subjects: int
     n_events: int
+    at_risk: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ def _kaplan_meier(durations: np.ndarray, observed: np.ndarray, group: Hashable, 
         ci_upper=interval[:, 1],
         n_subjects=int(len(durations)),
         n_events=int(observed.sum()),
+        at_risk=(durations[None, :] >= fitter.timeline[:, None]).sum(axis=1),
     )
 
 

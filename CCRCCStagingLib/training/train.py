@@ -36,9 +36,11 @@ from .classifiers import (
 )
 from .cohort import feature_columns
 from .harmonisation import ComBat
+from .imputation import region_failures
 from .manifest import SPLITS
 from .metrics import youden_cutoff
 from .predictions import predictions_table
+from .run_warnings import counted_warnings
 from .selection import make_selection_pipeline
 from .survival import compare_survival
 
@@ -236,7 +238,15 @@ def _choose_subregion(subregions: list[str], oof_auc: dict[str, dict[str, float]
 
 def train_models(table: pd.DataFrame, settings: TrainingSettings) -> TrainingResult:
     """Fit every region's selection and classifiers on the training split; evaluate on every split (with
-    ``settings.combat``, on features harmonised by a ComBat fitted on the training split)."""
+    ``settings.combat``, on features harmonised by a ComBat fitted on the training split). The warnings raised meanwhile
+    are counted into ``summary["warnings"]`` (message → count) for the report."""
+    with counted_warnings() as counts:
+        result = _train_models(table, settings)
+    result.summary["warnings"] = counts
+    return result
+
+
+def _train_models(table: pd.DataFrame, settings: TrainingSettings) -> TrainingResult:
     table, failures = usable_cases(table)
     harmonisation = Harmonisation.fit(table) if settings.combat else None
     if harmonisation is not None:
@@ -397,7 +407,7 @@ def survival_summary(table: pd.DataFrame, high_risk: np.ndarray) -> dict[str, An
             "curves": [
                 {"group": str(c.group), "timeline": list(map(float, c.timeline)), "survival": list(map(float, c.survival)),
                  "ci_lower": list(map(float, c.ci_lower)), "ci_upper": list(map(float, c.ci_upper)),
-                 "n": int(c.n_subjects), "events": int(c.n_events)}
+                 "n": int(c.n_subjects), "events": int(c.n_events), "at_risk": list(map(int, c.at_risk))}
                 for c in comparison.curves
             ],
         }
@@ -442,7 +452,7 @@ def cohort_summary(table: pd.DataFrame, failures: list[dict[str, str]]) -> dict[
         for split in SPLITS
         if (table["split"] == split).any()
     }
-    return {"by_split": by_split, "failed_cases": failures}
+    return {"by_split": by_split, "failed_cases": failures, "region_failures": region_failures(table)}
 
 
 def train(

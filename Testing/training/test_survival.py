@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from lifelines import KaplanMeierFitter
 from lifelines.statistics import logrank_test
 from scipy.stats import chi2
 
@@ -48,6 +49,22 @@ def test_kaplan_meier_equals_hand_products():
         assert np.all(curve.ci_lower <= curve.survival + 1e-12) and np.all(curve.survival <= curve.ci_upper + 1e-12)
         first_death = np.argmax(curve.survival < 1)
         assert curve.ci_lower[first_death] < curve.survival[first_death] < curve.ci_upper[first_death]
+
+
+def test_number_at_risk_equals_a_hand_count_and_lifelines_event_table():
+    """External yardsticks: the hand count of the toy data, and the ``at_risk`` column of lifelines' own event table
+    (fitted here on each group independently of the library's call)."""
+    result = compare_survival(TIME, EVENT, GROUP)
+    high, low = result.curves
+    # high: times 1, 2, 2, 3, 5, 6 → still followed at 0, 1, 2, 3, 5, 6: 6, 6, 5, 3, 2, 1.
+    np.testing.assert_array_equal(high.at_risk, [6, 6, 5, 3, 2, 1])
+    # low: times 2, 4, 4, 7, 8, 9 → at 0, 2, 4, 7, 8, 9: 6, 6, 5, 3, 2, 1.
+    np.testing.assert_array_equal(low.at_risk, [6, 6, 5, 3, 2, 1])
+    time, event, group = np.asarray(TIME), np.asarray(EVENT), np.asarray(GROUP)
+    for curve in result.curves:
+        chosen = group == curve.group
+        table = KaplanMeierFitter().fit(time[chosen], event[chosen]).event_table
+        np.testing.assert_array_equal(curve.at_risk, table["at_risk"].reindex(curve.timeline).to_numpy())
 
 
 def test_logrank_equals_hand_formula_and_lifelines_two_sample_test():

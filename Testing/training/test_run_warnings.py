@@ -1,0 +1,27 @@
+"""Warnings of a training or evaluation run, counted by message (every occurrence, not Python's once per place)."""
+
+from __future__ import annotations
+
+import warnings
+
+from sklearn.exceptions import ConvergenceWarning
+
+from CCRCCStagingLib.training.run_warnings import MAX_MESSAGE_CHARS, counted_warnings
+
+
+def test_every_occurrence_is_counted_most_frequent_first() -> None:
+    with counted_warnings() as counts:
+        for _ in range(128):
+            warnings.warn("lbfgs failed to converge", ConvergenceWarning)  # the same line: shown once by default
+        warnings.warn("overflow encountered in exp", RuntimeWarning)
+        warnings.warn("overflow encountered in exp", RuntimeWarning)
+    assert counts == {"ConvergenceWarning: lbfgs failed to converge": 128, "RuntimeWarning: overflow encountered in exp": 2}
+    assert list(counts) == ["ConvergenceWarning: lbfgs failed to converge", "RuntimeWarning: overflow encountered in exp"]
+
+
+def test_the_first_line_of_a_long_message_is_kept_and_filters_are_restored() -> None:
+    before = list(warnings.filters)
+    with counted_warnings() as counts:
+        warnings.warn("x" * 1000 + "\nsecond line", UserWarning)
+    assert counts == {f"UserWarning: {'x' * MAX_MESSAGE_CHARS}": 1}
+    assert warnings.filters == before
