@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+from typing import Any
 
 from ..core.settings import Settings
 from ..model.bundle import REPORT, load_deployed_model
 from ..model.predict import settings_for_model
-from ..reports.training.render import render_training_report
+from ..reports.training.render import write_training_report
 from ..training.classifiers import CLASSIFIERS
 from ..training.cohort import extract_cohort
 from ..training.evaluation import EVALUATION_REPORT, evaluate
@@ -49,8 +51,9 @@ def run_train(args: argparse.Namespace) -> int:
         deploy_classifier=args.deploy, seed=args.seed, lasso_cv=args.lasso_folds,
         optimism_bootstraps=args.optimism_bootstraps, combat=args.combat,
     )
-    result = train(Path(args.features), Path(args.out), settings, report=render_training_report,
+    result = train(Path(args.features), Path(args.out), settings, report=write_training_report,
                    overwrite=args.overwrite)
+    _say_warnings(result.summary, "training")
     deployed = [m for m in result.summary["metrics"] if (m["region"], m["classifier"]) == ("mix", args.deploy)]
     for row in deployed:
         print(f"{args.deploy.upper()} VOI_mix ({result.mix_subregion} + peri), {row['split']}: AUC {row['auc']:.3f} "
@@ -63,6 +66,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
     """``evaluate``: score another cohort with a trained model folder, then render its report."""
     out_dir = Path(args.out)
     summary = evaluate(Path(args.model), Path(args.features), out_dir, args.trust_research_models, args.overwrite)
-    render_training_report(summary, out_dir / EVALUATION_REPORT)
+    write_training_report(summary, out_dir / EVALUATION_REPORT)
+    _say_warnings(summary, "evaluation")
     print(f"{len(summary['metrics'])} metric rows → {out_dir / 'metrics.csv'}")
     return 0
+
+
+def _say_warnings(summary: dict[str, Any], during: str) -> None:
+    """One line for the warnings the run caught (they are listed, counted, in the report, not on the terminal)."""
+    counts = summary.get("warnings") or {}
+    if counts:
+        print(f"warning: {sum(counts.values())} warnings of {len(counts)} kinds during {during}, listed in the report",
+              file=sys.stderr)

@@ -68,6 +68,7 @@ thead th {{ border-bottom: 2px solid {HEADER_LINE_COLOUR}; }}
 table.kv th {{ text-align: left; font-weight: 600; white-space: nowrap; }}
 table.kv td {{ text-align: left; word-break: break-word; }}
 tr.group th {{ background: #eef1f4; text-align: left; }}
+table.performance td {{ white-space: nowrap; }}
 tr.baseline td {{ background: #fff6dc; font-style: italic; border-top: 1px dashed #9a8a5a; }}
 tr.ood td {{ background: {HIGHLIGHT_BACKGROUND}; font-weight: 600; }}
 .flag {{ font-style: normal; font-size: .78em; font-weight: 600; color: #7a3d00; background: #ffd9a8;
@@ -162,6 +163,20 @@ def figure_png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
+#: matplotlib's date and software stamps, left out of vector files: the same figure gives the same bytes.
+_VECTOR_METADATA = {
+    "svg": {"Date": None, "Creator": None},
+    "pdf": {"CreationDate": None, "Creator": None, "Producer": None},
+}
+
+
+def figure_vector(figure: Figure, file_format: str) -> bytes:
+    """The figure as a vector file, ``"svg"`` or ``"pdf"`` (what a journal asks for beside the page's PNG), on white."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=file_format, facecolor="white", metadata=_VECTOR_METADATA[file_format])
+    return buffer.getvalue()
+
+
 def png_data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
@@ -201,6 +216,16 @@ def swatch(colour: str) -> str:
 
 def header_row(*cells: str) -> str:
     return "<tr>" + "".join(f"<th>{escape(cell)}</th>" for cell in cells) + "</tr>"
+
+
+def grouped_header(leading: Sequence[str], groups: Sequence[str], columns: Sequence[str]) -> str:
+    """Two header rows (plain text): each of ``leading`` spans both; each of ``groups`` (a split, say) spans its own
+    copy of ``columns``."""
+    return (
+        "<tr>" + "".join(f'<th rowspan="2">{escape(cell)}</th>' for cell in leading)
+        + "".join(f'<th colspan="{len(columns)}">{escape(group)}</th>' for group in groups)
+        + "</tr><tr>" + "".join(f"<th>{escape(cell)}</th>" for _ in groups for cell in columns) + "</tr>"
+    )
 
 
 def row(*cells: str, text_columns: Sequence[int] = (), css_class: str = "") -> str:

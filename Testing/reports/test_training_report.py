@@ -5,11 +5,11 @@ from __future__ import annotations
 import base64
 import io
 import re
-from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pytest
+from html_tables import html_tables as _tables
 from matplotlib.image import imread
 
 from CCRCCStagingLib.reports.training.names import CLASSIFIER_NAMES
@@ -116,45 +116,6 @@ def make_summary(seed: int = 7) -> dict:
     }
 
 
-class _TableReader(HTMLParser):
-    """Tables as {caption, rows}, each row a list of cell texts."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tables: list[dict] = []
-        self._cell: list[str] | None = None
-        self._in_caption = False
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "table":
-            self.tables.append({"caption": "", "rows": []})
-        elif tag == "caption":
-            self._in_caption = True
-        elif tag == "tr" and self.tables:
-            self.tables[-1]["rows"].append([])
-        elif tag in ("td", "th"):
-            self._cell = []
-
-    def handle_endtag(self, tag):
-        if tag == "caption":
-            self._in_caption = False
-        elif tag in ("td", "th") and self._cell is not None:
-            self.tables[-1]["rows"][-1].append("".join(self._cell).strip())
-            self._cell = None
-
-    def handle_data(self, data):
-        if self._in_caption:
-            self.tables[-1]["caption"] += data
-        elif self._cell is not None:
-            self._cell.append(data)
-
-
-def _tables(text: str) -> list[dict]:
-    reader = _TableReader()
-    reader.feed(text)
-    return reader.tables
-
-
 def _render(summary: dict, folder: Path) -> str:
     out = folder / "report.html"
     render_training_report(summary, out)
@@ -206,7 +167,8 @@ def test_performance_tables_list_every_classifier_and_the_baseline(full_report):
     # Training table: 5 regions; held-out tables: 4 single regions each; Table 3: one row across its splits.
     assert full_report.count('<tr class="baseline">') == 5 + 4 + 4 + 1
     mix_table = performance[-1]
-    assert mix_table["rows"][0][1:] == [
+    assert mix_table["rows"][0][:2] == ["Model", "Threshold"]
+    assert mix_table["rows"][0][2:] == [
         "Internal test set (n = 38, 13 high T stage)",
         "External validation set (n = 137, 42 high T stage)",
     ]
@@ -221,17 +183,19 @@ def _flagged_models(tables: list[dict]) -> set[tuple[str, str, str]]:
     flagged = set()
     for table in (t for t in tables if t["rows"] and t["rows"][0][0] == "Model"):
         if table["caption"].startswith("VOI_mix"):
-            splits = table["rows"][0][1:]
+            # Model, Threshold, then per split the cells under the second header row (AUC among them).
+            splits, per_split = table["rows"][0][2:], table["rows"][1]
+            auc = per_split.index("AUC (95% CI)")
             for row in table["rows"][2:]:
                 for index, split in enumerate(splits):
-                    if "≤ volume" in row[5 + 5 * index]:
+                    if "≤ volume" in row[2 + auc + len(per_split) // len(splits) * index]:
                         flagged.add(("mix", row[0], split.split(" (")[0]))
             continue
-        region = None
+        region, auc = None, table["rows"][0].index("AUC (95% CI)")
         for row in table["rows"][1:]:
             if len(row) == 1:
                 region = row[0].removeprefix("VOI_")
-            elif "≤ volume" in row[-1]:
+            elif "≤ volume" in row[auc]:
                 flagged.add((region, row[0], table["caption"].split(" (")[0]))
     return flagged
 

@@ -1,5 +1,8 @@
 """Model performance in the training report: the paper's Table 2 (one table per split) and Table 3 (the combined
-region on the held-out splits side by side), each with the tumour-volume-only baseline, and the ROC curves."""
+region on the held-out splits side by side), each with the tumour-volume-only baseline, and the ROC curves. Beside the
+paper's columns: each model's decision threshold, its confusion counts at that threshold, and the DeLong p-values
+against the volume baseline and against the deployed model on the same cases; under the training table, the deployed
+model's optimism-corrected training AUC."""
 
 from __future__ import annotations
 
@@ -8,7 +11,8 @@ from dataclasses import dataclass
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from ..kit import MISSING, figure_html, fmt, header_row, is_number, new_figure, plot_text, sentence, table
+from ..kit import MISSING, fmt, fmt_p, grouped_header, header_row, is_number, new_figure, plot_text, sentence, table
+from .figures import FigureFiles, roc_name
 from .names import (
     BASELINE_CLASSIFIER, CLASSIFIER_COLOURS, CLASSIFIER_NAMES, MIX_REGION, TRAIN_SPLIT, Summary, classifier_name,
     ordered_classifiers, ordered_splits, region_label, region_name, split_name,
@@ -19,7 +23,10 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 _METRIC_KEYS = ("accuracy", "precision", "recall", "f1")
-_METRIC_HEADERS = ("Accuracy", "Precision", "Recall", "F1-score", "AUC (95% CI)")
+_CONFUSION_KEYS = ("tp", "fp", "tn", "fn")
+# Per model and split; the threshold is the model's own (fixed on the training split), so it gets one column per row.
+_METRIC_HEADERS = ("TP / FP / TN / FN", "Accuracy", "Precision", "Recall", "F1-score", "AUC (95% CI)", "p vs volume",
+                   "p vs deployed")
 _FLAG_HTML = '<span class="flag" title="AUC does not exceed the tumour-volume-only baseline">≤ volume</span>'
 
 
@@ -56,7 +63,7 @@ class MetricsIndex:
         return ordered_classifiers(c for r, c, _ in self.rows if r == region)
 
 
-def performance_section(summary: Summary, regions: Sequence[str], metrics: MetricsIndex) -> str:
+def performance_section(summary: Summary, regions: Sequence[str], metrics: MetricsIndex, figures: FigureFiles) -> str:
     if not metrics.rows:
         return sentence("No model performance was recorded.")
     # As in the paper, the combined region's held-out results get their own table (Table 3); its training
@@ -67,10 +74,15 @@ def performance_section(summary: Summary, regions: Sequence[str], metrics: Metri
         in_table = [r for r in regions if not (r == MIX_REGION and split in mix_held_out)]
         if any(split in metrics.splits(r) for r in in_table):
             split_tables.append(_single_region_table(summary, in_table, split, metrics))
+            if split == TRAIN_SPLIT:
+                split_tables.append(optimism_note(summary))
     parts = [
         sentence(
-            "AUC with its 95% confidence interval. The shaded, italic row is the tumour-volume-only baseline "
-            "on the same cases; “≤ volume” marks a model whose AUC does not exceed it."
+            "Threshold: the model's decision threshold on P(T3–T4), fixed on the training split (Youden point of "
+            "out-of-fold predictions); TP / FP / TN / FN: cases at that threshold; AUC with its 95% DeLong "
+            "confidence interval; p: DeLong test of the model's AUC against the tumour-volume-only baseline and "
+            "against the deployed model on the same cases. The shaded, italic row is the baseline; “≤ volume” marks "
+            "a model whose AUC does not exceed it."
         ),
         "<h3>Per region and split (layout of Table 2)</h3>",
         *(split_tables or [sentence("No per-region results were recorded.")]),
@@ -79,19 +91,47 @@ def performance_section(summary: Summary, regions: Sequence[str], metrics: Metri
         if mix_held_out
         else sentence("The combined region was not evaluated on a held-out split."),
         "<h3>ROC curves</h3>",
-        _roc_figures(summary, regions),
+        _roc_figures(summary, regions, figures),
     ]
     return "".join(parts)
 
 
+def optimism_note(summary: Summary) -> str:
+    """The deployed model's optimism-corrected training AUC (Harrell's bootstrap), or nothing when not computed."""
+    optimism = summary.get("optimism") or {}
+    if not (is_number(optimism.get("corrected_auc")) and optimism.get("bootstraps")):
+        return ""
+    deployed = summary.get("deployed") or {}
+    model = f"{classifier_name(str(deployed.get('classifier', '')))} on {region_label(summary, MIX_REGION)}"
+    source = "At training, the" if summary.get("kind") == "evaluation" else "The"
+    return sentence(
+        f"{source} deployed model ({model}) has a training AUC of {fmt(optimism.get('apparent_auc'))} in-sample, "
+        f"which is optimistic: corrected for optimism by the bootstrap ({optimism['bootstraps']} bootstrap samples, "
+        f"the whole modelling, selection included, refitted on each; optimism {fmt(optimism.get('optimism'))}), it is "
+        f"{fmt(optimism['corrected_auc'])}. Judge the model by this value and by the held-out splits."
+    )
+
+
 def _metric_cells(row: Mapping[str, Any] | None, baseline: Mapping[str, Any] | None) -> str:
-    """The five metric cells of one model on one split, the AUC flagged when it does not beat the baseline."""
+    """The cells of one model on one split after its threshold: confusion counts, the paper's five metrics (the AUC
+    flagged when it does not beat the baseline) and the two DeLong p-values."""
     if row is None:
         return f"<td>{MISSING}</td>" * len(_METRIC_HEADERS)
+    counts = [row.get(key) for key in _CONFUSION_KEYS]
+    confusion = " / ".join(str(c) for c in counts) if all(is_number(c) for c in counts) else MISSING
     cells = "".join(f"<td>{fmt(row.get(key))}</td>" for key in _METRIC_KEYS)
     auc = f"{fmt(row.get('auc'))} ({fmt(row.get('auc_ci_lower'))}–{fmt(row.get('auc_ci_upper'))})"
     flag = _FLAG_HTML if baseline is not None and _not_above(row, baseline) else ""
-    return f"{cells}<td>{auc}{flag}</td>"
+    p_values = "".join(f"<td>{_p_cell(row.get(key))}</td>" for key in ("p_vs_volume", "p_vs_deployed"))
+    return f"<td>{confusion}</td>{cells}<td>{auc}{flag}</td>{p_values}"
+
+
+def _p_cell(p: Any) -> str:
+    return fmt_p(p) if is_number(p) else MISSING
+
+
+def _threshold_cell(row: Mapping[str, Any] | None) -> str:
+    return f"<td>{fmt((row or {}).get('threshold'))}</td>"
 
 
 def _not_above(row: Mapping[str, Any], baseline: Mapping[str, Any]) -> bool:
@@ -109,7 +149,8 @@ def _model_label(summary: Summary, region: str, classifier: str) -> str:
     return f"{escape(classifier_name(classifier))}{badge}"
 
 
-def _split_caption(summary: Summary, split: str) -> str:
+def split_caption(summary: Summary, split: str) -> str:
+    """The split's name with its case count and high-stage count, when recorded."""
     counts = ((summary.get("cohort") or {}).get("by_split") or {}).get(split) or {}
     if is_number(counts.get("n")) and is_number(counts.get("n_high")):
         return f"{split_name(split)} (n = {counts['n']}, {counts['n_high']} high T stage)"
@@ -117,7 +158,7 @@ def _split_caption(summary: Summary, split: str) -> str:
 
 
 def _single_region_table(summary: Summary, regions: Sequence[str], split: str, metrics: MetricsIndex) -> str:
-    width = 1 + len(_METRIC_HEADERS)
+    width = 2 + len(_METRIC_HEADERS)
     rows = []
     for region in regions:
         rows.append(f'<tr class="group"><th colspan="{width}">{escape(region_name(region))}</th></tr>')
@@ -126,14 +167,14 @@ def _single_region_table(summary: Summary, regions: Sequence[str], split: str, m
             rows.append(f'<tr><td colspan="{width}" class="text">No models of this region on this split.</td></tr>')
             continue
         baseline = metrics.baseline(region, split)
-        rows.extend(
-            f"<tr><td>{_model_label(summary, region, classifier)}</td>"
-            f"{_metric_cells(metrics.get(region, classifier, split), baseline)}</tr>"
-            for classifier in classifiers
-        )
-        rows.append(_baseline_row(_metric_cells(baseline, None) if baseline is not None else None, width))
-    header = header_row("Model", *_METRIC_HEADERS)
-    return table(header, rows, caption=_split_caption(summary, split), css_class="performance")
+        for classifier in classifiers:
+            row = metrics.get(region, classifier, split)
+            rows.append(f"<tr><td>{_model_label(summary, region, classifier)}</td>{_threshold_cell(row)}"
+                        f"{_metric_cells(row, baseline)}</tr>")
+        rows.append(_baseline_row(None if baseline is None else _threshold_cell(baseline) + _metric_cells(baseline, None),
+                                  width))
+    header = header_row("Model", "Threshold", *_METRIC_HEADERS)
+    return table(header, rows, caption=split_caption(summary, split), css_class="performance")
 
 
 def _baseline_row(cells: str | None, width: int) -> str:
@@ -145,29 +186,27 @@ def _baseline_row(cells: str | None, width: int) -> str:
 
 
 def _mix_table(summary: Summary, splits: Sequence[str], metrics: MetricsIndex) -> str:
-    width = 1 + len(_METRIC_HEADERS) * len(splits)
-    header = (
-        '<tr><th rowspan="2">Model</th>'
-        + "".join(f'<th colspan="{len(_METRIC_HEADERS)}">{escape(_split_caption(summary, s))}</th>' for s in splits)
-        + "</tr><tr>"
-        + "".join(f"<th>{escape(h)}</th>" for _ in splits for h in _METRIC_HEADERS)
-        + "</tr>"
-    )
+    width = 2 + len(_METRIC_HEADERS) * len(splits)
+    header = grouped_header(("Model", "Threshold"), [split_caption(summary, s) for s in splits], _METRIC_HEADERS)
     baselines = {split: metrics.baseline(MIX_REGION, split) for split in splits}
+
+    def cells(rows: Mapping[str, Mapping[str, Any] | None], flag_against: Mapping[str, Any]) -> str:
+        threshold = _threshold_cell(next((row for row in rows.values() if row is not None), None))
+        return threshold + "".join(_metric_cells(rows[split], flag_against.get(split)) for split in splits)
+
     rows = [
         f"<tr><td>{_model_label(summary, MIX_REGION, classifier)}</td>"
-        + "".join(_metric_cells(metrics.get(MIX_REGION, classifier, split), baselines[split]) for split in splits)
+        + cells({split: metrics.get(MIX_REGION, classifier, split) for split in splits}, baselines)
         + "</tr>"
         for classifier in metrics.classifiers(MIX_REGION)
     ]
     recorded = any(baseline is not None for baseline in baselines.values())
-    baseline_cells = "".join(_metric_cells(baselines[split], None) for split in splits) if recorded else None
-    rows.append(_baseline_row(baseline_cells, width))
+    rows.append(_baseline_row(cells(baselines, {}) if recorded else None, width))
     caption = f"{region_name(MIX_REGION)}: held-out splits side by side"
     return table(header, rows, caption=caption, css_class="performance")
 
 
-def _roc_figures(summary: Summary, regions: Sequence[str]) -> str:
+def _roc_figures(summary: Summary, regions: Sequence[str], figures: FigureFiles) -> str:
     roc = summary.get("roc") or {}
     if not roc:
         return sentence("No ROC curves were recorded.")
@@ -179,8 +218,9 @@ def _roc_figures(summary: Summary, regions: Sequence[str]) -> str:
             parts.append(sentence(f"No ROC curves were recorded for {region_name(region)}."))
             continue
         parts.append(
-            figure_html(
+            figures.html(
                 _roc_figure(region, curves, _baseline_curves(roc, region), splits),
+                roc_name(region),
                 alt=f"ROC curves of {region_name(region)}",
                 caption=f"{region_label(summary, region)}: ROC curves per split; dashed black, tumour volume only.",
             )

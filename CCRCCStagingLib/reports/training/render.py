@@ -1,5 +1,6 @@
-"""The training report's entry point and its first sections: header, cohort and feature selection (per region,
-with the LASSO tuning and coefficient profiles of the paper's Fig. 3A-H)."""
+"""The training report's entry point and its first sections: header, cohort (with the cases whose region failed and
+was imputed) and feature selection (per region, with the LASSO tuning and coefficient profiles of the paper's
+Fig. 3A-H); and the last one, the warnings raised during the run, counted."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..kit import (
-    MISSING, figure_html, header_row, is_number, new_figure, page, plot_text, provenance_footer, sentence, table,
-    write_page,
+    MISSING, header_row, is_number, new_figure, page, plot_text, provenance_footer, row, sentence, table, write_page,
 )
+from .calibration import calibration_section, decision_curve_section
+from .checklist import CHECKLIST_FILE, write_checklist
+from .figures import FIGURES_DIR, FigureFiles, lasso_name
 from .names import (
     DEFAULT_TITLE, GROUP_COLOURS, T_STAGE_NAMES, Summary, classifier_name, fmt_coefficient, ordered, ordered_splits,
     region_label, region_name, split_name,
@@ -25,28 +28,43 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-def render_training_report(summary: Summary, out_path: Path) -> None:
-    """Write the training ``summary`` as one self-contained HTML file at ``out_path``.
+def render_training_report(summary: Summary, out_path: Path, figures_dir: Path | None = None) -> None:
+    """Write the training ``summary`` as one self-contained HTML file at ``out_path``; with ``figures_dir``, every
+    figure also as SVG and PDF in that folder (named as in the paper: :mod:`.figures`).
 
-    ``summary`` is the JSON-ready dict of ``ccrcc-staging train`` (keys ``title``, ``created``, ``software``,
-    ``settings``, ``cohort``, ``regions``, ``mix_subregion``, ``selection``, ``metrics``, ``roc``,
-    ``radscore``, ``survival``, ``deployed``); any of them may be missing. The whole page is built in
-    memory first and then written to a temporary file beside ``out_path`` that replaces it in one step, so
-    a reader never sees a half-written report and a failure leaves an earlier report untouched.
+    ``summary`` is the JSON-ready dict of ``ccrcc-staging train`` or ``evaluate`` (keys ``title``, ``created``,
+    ``software``, ``settings``, ``cohort``, ``regions``, ``mix_subregion``, ``selection``, ``metrics``, ``roc``,
+    ``calibration``, ``optimism``, ``radscore``, ``survival``, ``deployed``, ``warnings``, ``kind``); any of them may
+    be missing. The whole page is built in memory first and then written to a temporary file beside ``out_path`` that
+    replaces it in one step, so a reader never sees a half-written report and a failure leaves an earlier report
+    untouched; so is each figure file.
     """
-    write_page(_report_html(summary), Path(out_path))
+    figures = FigureFiles(None if figures_dir is None else Path(figures_dir))
+    write_page(_report_html(summary, figures), Path(out_path))
+    figures.remove_stale()
 
 
-def _report_html(summary: Summary) -> str:
+def write_training_report(summary: Summary, out_path: Path) -> None:
+    """The report as the commands write it: the page at ``out_path``, its figures as SVG and PDF in ``figures/``
+    beside it, and the TRIPOD+AI and CLEAR checklist pre-filled from the run beside it."""
+    out_path = Path(out_path)
+    render_training_report(summary, out_path, out_path.parent / FIGURES_DIR)
+    write_checklist(summary, out_path.parent / CHECKLIST_FILE)
+
+
+def _report_html(summary: Summary, figures: FigureFiles) -> str:
     title = str(summary.get("title") or DEFAULT_TITLE)
     metrics = MetricsIndex.from_records(summary.get("metrics") or [])
     regions = _ordered_regions(summary, metrics)
     sections = (
         ("cohort", "Cohort", _cohort_section(summary)),
-        ("selection", "Feature selection", _selection_section(summary, regions)),
-        ("performance", "Model performance", performance_section(summary, regions, metrics)),
-        ("radscore", "Radscore and risk groups", radscore_section(summary)),
-        ("survival", "Survival by Radscore risk group", survival_section(summary)),
+        ("selection", "Feature selection", _selection_section(summary, regions, figures)),
+        ("performance", "Model performance", performance_section(summary, regions, metrics, figures)),
+        ("calibration", "Calibration", calibration_section(summary, regions, figures)),
+        ("decision-curves", "Decision curves", decision_curve_section(summary, figures)),
+        ("radscore", "Radscore and risk groups", radscore_section(summary, figures)),
+        ("survival", "Survival by Radscore risk group", survival_section(summary, figures)),
+        ("warnings", "Warnings", _warnings_section(summary)),
     )
     return page(title, _header(summary, title), sections, provenance_footer(summary))
 
@@ -62,7 +80,11 @@ def _ordered_regions(summary: Summary, metrics: MetricsIndex) -> list[str]:
 
 def _header(summary: Summary, title: str) -> str:
     created = summary.get("created")
-    lines = [f"Training run of {escape(_display_datetime(created))}" if created else "Training run (date not recorded)"]
+    run = "Evaluation" if summary.get("kind") == "evaluation" else "Training run"
+    lines = [f"{run} of {escape(_display_datetime(created))}" if created else f"{run} (date not recorded)"]
+    evaluation = summary.get("evaluation") or {}
+    if evaluation.get("model_id"):
+        lines.append(f"model {escape(str(evaluation['model_id']))} on {escape(str(evaluation.get('features', '?')))}")
     deployed = summary.get("deployed") or {}
     if deployed.get("classifier"):
         region = deployed.get("region")
@@ -83,7 +105,9 @@ def _display_datetime(value: Any) -> str:
 
 def _cohort_section(summary: Summary) -> str:
     cohort = summary.get("cohort") or {}
-    return _cohort_table(cohort.get("by_split") or {}) + _failed_cases(cohort.get("failed_cases") or [])
+    region_failures = cohort.get("region_failures") or {}
+    return (_cohort_table(cohort.get("by_split") or {}) + _failed_cases(cohort.get("failed_cases") or [], region_failures)
+            + _region_failures(region_failures))
 
 
 def _cohort_table(by_split: Mapping[str, Mapping[str, int]]) -> str:
@@ -111,9 +135,9 @@ def _count_with_percent(count: int, total: int) -> str:
     return f"{count} ({100 * count / total:.1f}%)" if total else str(count)
 
 
-def _failed_cases(failed: Sequence[Mapping[str, str]]) -> str:
+def _failed_cases(failed: Sequence[Mapping[str, str]], region_failures: Mapping[str, Any]) -> str:
     if not failed:
-        return sentence("No case failed.")
+        return sentence("No case failed as a whole; some lost a region (below)." if region_failures else "No case failed.")
     rows = (
         f'<tr><td>{escape(str(case.get("case_id", "")))}</td>'
         f'<td class="text">{escape(str(case.get("error", "")))}</td></tr>'
@@ -123,7 +147,43 @@ def _failed_cases(failed: Sequence[Mapping[str, str]]) -> str:
     return table(header_row("Case", "Error"), rows, caption=caption)
 
 
-def _selection_section(summary: Summary, regions: Sequence[str]) -> str:
+def _region_failures(region_failures: Mapping[str, Mapping[str, Any]]) -> str:
+    """Per region, the cases whose region failed (every feature imputed with the training median) or lost some
+    features (those imputed), with the reasons recorded at extraction."""
+    if not region_failures:
+        return ""
+    rows = []
+    for region, failures in region_failures.items():
+        failed, partly = list(failures.get("failed") or []), list(failures.get("partly_imputed") or [])
+        reasons = "; ".join(f"{reason} ({count})" for reason, count in (failures.get("reasons") or {}).items())
+        shown = ", ".join(failed[:10]) + (f" and {len(failed) - 10} more" if len(failed) > 10 else "")
+        rows.append(row(escape(region_name(region)), str(len(failed)), str(len(partly)), escape(reasons or MISSING),
+                        escape(shown or MISSING), text_columns=(3, 4)))
+    header = header_row("Region", "Failed (all features imputed)", "Some features imputed", "Reasons", "Failed cases")
+    return sentence(
+        "A region that could not be analysed in a case (an empty habitat, say) leaves its features missing; training "
+        "imputes them with the training split's median, so these cases are scored on imputed values for that region."
+    ) + table(header, rows, caption="Cases with a failed or incomplete region")
+
+
+def _warnings_section(summary: Summary) -> str:
+    if "warnings" not in summary:
+        return sentence("Warnings were not recorded for this run.")
+    counts = summary.get("warnings") or {}
+    during = "evaluation" if summary.get("kind") == "evaluation" else "training"
+    if not counts:
+        return sentence(f"No warning was raised during {during}.")
+    items = []
+    for key, count in counts.items():
+        category, _, message = str(key).partition(": ")
+        items.append(f"<li><strong>{escape(category)} × {int(count)}</strong>: {escape(message)}</li>")
+    total = sum(int(count) for count in counts.values())
+    intro = sentence(f"{total} warnings of {len(counts)} kinds were raised during {during}, each kind once below with "
+                     "its count.")
+    return f'{intro}<ul class="warnings">{"".join(items)}</ul>'
+
+
+def _selection_section(summary: Summary, regions: Sequence[str], figures: FigureFiles) -> str:
     selection = summary.get("selection") or {}
     if not selection:
         return sentence("No feature selection results were recorded.")
@@ -135,7 +195,7 @@ def _selection_section(summary: Summary, regions: Sequence[str]) -> str:
     for region in regions:
         parts.append(f"<h3>{escape(region_label(summary, region))}</h3>")
         if region in selection:
-            parts.append(_region_selection(region, selection[region]))
+            parts.append(_region_selection(region, selection[region], figures))
         else:
             parts.append(sentence("No feature selection was recorded for this region."))
     return "".join(parts)
@@ -165,14 +225,15 @@ def _selection_counts_table(selection: Mapping[str, Any], regions: Sequence[str]
     return table(header, rows, caption="Number of features after each selection stage")
 
 
-def _region_selection(region: str, stages: Mapping[str, Any]) -> str:
+def _region_selection(region: str, stages: Mapping[str, Any], figures: FigureFiles) -> str:
     lasso = stages.get("lasso") or {}
     selected = list(stages.get("selected") or [])
     parts = [_selected_features_table(selected, lasso)]
     if _has_lasso_path(lasso):
         parts.append(
-            figure_html(
+            figures.html(
                 _lasso_figure(lasso, selected),
+                lasso_name(region),
                 alt=f"LASSO tuning and coefficient profiles of {region_name(region)}",
                 caption=(
                     f"{region_name(region)}: left, cross-validated MSE (mean ± SD over folds) against log(α); "
