@@ -9,7 +9,8 @@ This file holds what Slicer looks for: the module's description, the sample data
 the panel) and the test entry. The rest is in the ``CCRCCStagingHelpers`` package beside it: ``panel`` (widgets and
 parameter node), ``logic`` (the Logic and its analysis task), ``segments`` (MRML in and out), ``background`` (runs
 without a nested event loop; what Reload, scene close and quit do to a run), ``runner`` and ``worker`` (child
-processes and the warm worker), ``export``, ``results``, ``dependencies``, ``selfTest``.
+processes and the warm worker), ``batch`` and ``batchPanel`` (many cases), ``export``, ``results``, ``dependencies``,
+``selfTest``.
 
 The file imports without Slicer (only the standard library at import time) so that it can be checked by plain
 Python, and its Logic runs on the ``slicer-core`` wheel's MRML outside the application (the tests).
@@ -66,7 +67,9 @@ class CCRCCStaging(ScriptedLoadableModule):
             "from a CT and the radiologist's tumour segmentation: the tumour is split into Gaussian-mixture "
             "habitats, a peritumoral shell is added, and radiomics features of these regions feed the model. "
             "The habitats and the shell are added as segments to the tumour's segmentation; Export report writes "
-            "an HTML and PDF report of the case.<br><br>"
+            "an HTML and PDF report of the case. The Batch section runs every case of a folder (or every CT and "
+            "segmentation of the scene) one after another into a table, one row per case; a click on a row shows that "
+            "case, and Export all reports writes the reports with a dashboard.<br><br>"
             "Method: {citation}<br><br><b>{notice}</b> The bundled model is a demonstration model trained on "
             "synthetic data; train your own with <code>ccrcc-staging train</code> and choose its folder as the "
             "model."
@@ -131,6 +134,7 @@ class CCRCCStagingWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.panel.removeObservers()
         if self.logic:
             self.logic.discardLastAnalysis()
+            self.logic.discardBatch()
 
     def onReload(self):
         # Slicer's Reload re-executes this file only: the helpers are forgotten first, so that it imports their
@@ -147,6 +151,7 @@ class CCRCCStagingWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onSceneStartClose(self, caller, event):
         self.session.onSceneStartClose()
+        self.logic.discardBatch()
         self.panel.setParameterNode(None)
 
     def onSceneEndClose(self, caller, event):

@@ -70,10 +70,10 @@ def moduleNames():
     """The module file and the public names of its helpers in one namespace, as the tests use them (``reportFiles``
     is the export helper, ``logicModule`` the Logic's module, ``module`` the module file itself)."""
     module = loadModule()
-    from CCRCCStagingHelpers import background, export, logic, panel, resources, results, runner, segments, worker
+    from CCRCCStagingHelpers import background, batch, export, logic, panel, resources, results, runner, segments, worker
 
     names = {}
-    for part in (results, resources, runner, worker, segments, background, panel, logic):
+    for part in (results, resources, runner, worker, segments, background, batch, panel, logic):
         names.update({name: value for name, value in vars(part).items() if not name.startswith("_")})
     names.update(module=module, reportFiles=export, logicModule=logic, AnalysisError=module.AnalysisError,
                  ReportExistsError=module.ReportExistsError)

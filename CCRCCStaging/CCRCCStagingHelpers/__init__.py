@@ -7,6 +7,8 @@
   quit do to a run;
 - ``runner``: child processes in a process group of their own, stopped with everything they started; the CLI's
   output read; ``worker``: the warm worker (``… cli serve``) and its client;
+- ``batch``: many cases (a folder, or the scene's pairs) through ``predict``'s steps into a table node, a case shown
+  again, all reports exported; ``batchPanel``: the panel's Batch section (Slicer only);
 - ``export``: the report folder; ``results``: the panel's texts, segment names and colours, model folders;
 - ``dependencies``: the version-aware dependency check and install; ``resources``: the module's files;
 - ``selfTest``: the in-Slicer self-test; ``slicerApp`` / ``outsideSlicer``: Slicer's classes, or stand-ins.

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import AnalysisError, segments
+from . import batch as batchSteps
 from . import export as reportFiles
 from .dependencies import ensureDependencies
 from .resources import bundledModelDir, libraryRoot
@@ -105,6 +106,8 @@ class CCRCCStagingLogic(ScriptedLoadableModuleLogic):
         #: Run commands in the warm worker (else in a process of their own each).
         self.useWorker = True
         self._worker = None
+        #: The last batch (its table node, rows and case folders), kept until the next batch or scene close.
+        self.batch = None
 
     #
     # Running commands
@@ -305,6 +308,165 @@ class CCRCCStagingLogic(ScriptedLoadableModuleLogic):
         folder is then as it was). Returns the written paths, or None if ``runner`` was cancelled."""
         task = self.prepareReport(targetFolder, formats, includeIdentifiers, onProgress, overwrite)
         return self.runTask(task, runner)
+
+    #
+    # Many cases: the batch
+    #
+
+    def prepareBatch(self, folder=None, model=MODEL_BUNDLED, scenePairs=None):
+        """A batch of the cases of ``folder`` (a folder of cases by the library's naming rules, or a manifest CSV),
+        or else of ``scenePairs`` — ``[(case ID, CT volume, segmentation, segment ID)]``, by default those of
+        ``batch.scenePairs`` (each segmentation with its reference CT and one tumour segment) —, which are written to
+        files first. The same folder again reuses the earlier batch's finished cases (``predict``'s resume key).
+        Its table node holds one row per case once the cases are listed. Raises AnalysisError with a sentence."""
+        modelOptions = self._batchModelOptions(model)
+        if folder is not None:
+            folder = Path(folder)
+            if not folder.exists():
+                raise AnalysisError(f"{folder} does not exist: choose a folder of cases or a manifest.")
+            previous, workDir = self.batch, None
+            if previous and previous.source == folder.resolve() and not previous.sceneCases:
+                workDir = previous.workDir  # kept: its finished cases are not computed again
+                self.batch = None
+                previous.cancel()
+            batch = batchSteps.Batch(folder.resolve(), workDir or tempfile.mkdtemp(prefix="CCRCCStaging-batch-"),
+                                     modelOptions, f"CCRCCStaging predictions: {folder.name}")
+            if previous and workDir:
+                batch.tableNode = previous.tableNode
+        else:
+            skipped = []
+            if scenePairs is None:
+                scenePairs, skipped = batchSteps.scenePairs(slicer.mrmlScene)
+            if not scenePairs:
+                raise AnalysisError("No CT with its tumour segmentation in the scene" +
+                                    (f" ({'; '.join(skipped)})." if skipped else "."))
+            workDir = Path(tempfile.mkdtemp(prefix="CCRCCStaging-batch-"))
+            try:
+                batchSteps.writeScenePairs(scenePairs, workDir / "inputs")
+            except BaseException:
+                shutil.rmtree(workDir, ignore_errors=True)
+                raise
+            sceneCases = {caseId: (volume.GetID(), segmentation.GetID(), segmentId)
+                          for caseId, volume, segmentation, segmentId in scenePairs}
+            batch = batchSteps.Batch(workDir / "inputs", workDir, modelOptions, "CCRCCStaging predictions: scene",
+                                     sceneCases, skipped)
+        tableNode = batch.tableNode or self._batchTableNode()
+        self.discardBatch()
+        batch.tableNode = tableNode
+        batchSteps.fillBatchTable(tableNode, [])
+        self.batch = batch
+        return batch
+
+    def _batchModelOptions(self, model):
+        if model is None or model == MODEL_NONE:
+            raise AnalysisError("A batch predicts the T stage of every case: choose the bundled model or a model "
+                                "folder.")
+        return self._modelOptions(model, None, None)
+
+    def _batchTableNode(self):
+        tableNode = self.batch.tableNode if self.batch else None
+        if tableNode is None or not slicer.mrmlScene.IsNodePresent(tableNode):
+            tableNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", batchSteps.BATCH_TABLE_NAME)
+        return tableNode
+
+    def discardBatch(self):
+        """Delete the last batch's working folder (scene close, a new batch); its table node stays in the scene."""
+        if self.batch is not None:
+            self.batch.cancel()
+            self.batch.discard()
+            self.batch = None
+
+    def batchListTask(self, batch):
+        return batchSteps.CaseListTask(batch, self.cliCommand(), self.cliEnvironment())
+
+    def batchCaseTask(self, batch, index, onProgress=None):
+        return batchSteps.CaseTask(batch, index, self.cliCommand(), self.cliEnvironment(), onProgress)
+
+    def runBatch(self, batch, onProgress=None, onCaseDone=None):
+        """Every pending case of ``batch``, one after another through the warm worker, blocking: its rows (in the
+        table node). ``batch.cancel()`` from another thread (or a callback) stops the running case and the rest
+        (their status: not run). ``onProgress(overall, case, message)``; ``onCaseDone(index)`` after each case. Raises
+        AnalysisError when the cases cannot be listed (the input or the model is unusable)."""
+        if batch.cases is None and not self._runBatchStep(batch, self.batchListTask(batch)):
+            batch.markNotRun()
+            return batch.rows
+        toRun = batch.pendingIndexes()
+        for position, index in enumerate(toRun):
+            if batch.cancelled:
+                break
+            caseId = batch.rows[index]["case_id"]
+
+            def caseProgress(fraction, message, position=position, caseId=caseId):
+                if onProgress:
+                    onProgress((position + fraction) / len(toRun), fraction,
+                               f"Case {position + 1} of {len(toRun)} ({caseId}): {message}")
+
+            task = self.batchCaseTask(batch, index, caseProgress)
+            try:
+                self._runBatchStep(batch, task)
+            except AnalysisError as error:  # the step could not run (the worker did not start …): this case fails
+                task.fail(error)
+            if onCaseDone and not batch.cancelled:
+                onCaseDone(index)
+        if batch.cancelled:
+            batch.markNotRun()
+        return batch.rows
+
+    def _runBatchStep(self, batch, task):
+        runner = self.newRunner()
+        batch.useRunner(runner)
+        return self.runTask(task, runner)
+
+    def prepareBatchExport(self, folder, formats=("html", "pdf"), includeIdentifiers=True, onProgress=None,
+                           overwrite=False, batch=None):
+        """The task of ``exportBatch`` (the finished cases copied to its staging folder)."""
+        batch = batch or self.batch
+        if batch is None:
+            raise AnalysisError("There is no batch to export: run a batch first.")
+        return batchSteps.BatchExportTask(batch, folder, formats, includeIdentifiers, overwrite, self.cliCommand(),
+                                          self.cliEnvironment(), onProgress)
+
+    def exportBatch(self, folder, formats=("html", "pdf"), includeIdentifiers=True, runner=None, onProgress=None,
+                    overwrite=False, batch=None):
+        """Write every finished case's report with ``predictions.csv`` and the ``index.html`` dashboard to ``folder``
+        (as ``ccrcc-staging predict`` lays them out: ``cases/<case>/``), all at once when everything is written.
+        Raises ReportExistsError when ``folder`` holds an earlier batch export (unless ``overwrite``); returns the
+        written paths, or None if ``runner`` was cancelled (the folder is then as it was)."""
+        return self.runTask(self.prepareBatchExport(folder, formats, includeIdentifiers, onProgress, overwrite, batch),
+                            runner)
+
+    def loadBatchCase(self, caseId, batch=None):
+        """Show a finished case of the batch as Analyze shows one: its CT and segmentation (the scene's own nodes for
+        scene pairs; read from the case's files otherwise) with the habitats and the shell, its result in the Results
+        section and as the analysis Export report writes. Returns (AnalysisResult, (volume, segmentation, segment
+        ID)). The radiologist's segments are never changed."""
+        batch = batch or self.batch
+        if batch is None:
+            raise AnalysisError("There is no batch: run a batch first.")
+        case, row = batch.case(caseId)
+        if not batchSteps.isFinished(row):
+            raise AnalysisError(f"{caseId} has no result ({row['status']}{': ' + row['error'] if row.get('error') else ''}).")
+        caseDir = batch.caseDir(caseId)
+        result = json.loads((caseDir / reportFiles.RESULT_FILE).read_text(encoding="utf-8"))
+        features = readFeatureRows(caseDir / reportFiles.FEATURES_FILE, result)
+        regionsImage = segments.readRegions(caseDir / "regions.nrrd")
+        if caseId in batch.sceneCases:
+            volumeId, segmentationId, segmentId = batch.sceneCases[caseId]
+            volumeNode, segmentationNode = (slicer.mrmlScene.GetNodeByID(volumeId),
+                                            slicer.mrmlScene.GetNodeByID(segmentationId))
+            if volumeNode is None or segmentationNode is None:
+                raise AnalysisError(f"The CT or the segmentation of {caseId} was removed from the scene.")
+        else:
+            volumeNode, segmentationNode, segmentId = batchSteps.loadCaseNodes(case, caseDir, regionsImage, result)
+        with slicer.util.NodeModify(segmentationNode):
+            segmentIds = segments.replaceGeneratedSegments(segmentationNode, regionsImage, result,
+                                                           volumeNode.GetParentTransformNode())
+        workDir = Path(tempfile.mkdtemp(prefix="CCRCCStaging-"))
+        shutil.copytree(caseDir, workDir / "out", ignore=shutil.ignore_patterns(batchSteps.KEY_FILE))
+        self.keepAnalysis(workDir)
+        featureTable = self.storeResult(result, features)
+        return AnalysisResult(result, segmentIds, featureTable, workDir / "out"), (volumeNode, segmentationNode,
+                                                                                   segmentId)
 
     def _lastResult(self):
         outputDir = self.lastOutputDir

@@ -12,6 +12,7 @@ from typing import Annotated
 
 from . import AnalysisError
 from . import export as reportFiles
+from .batchPanel import BatchPanel
 from .logic import DEFAULT_HABITATS, DEFAULT_MARGIN_MM
 from .results import DEMONSTRATION_MODEL_NOTICE, MODEL_BUNDLED, MODEL_CHOICES, MODEL_FOLDER, MODEL_NONE, resultSummary
 from .slicerApp import (
@@ -83,7 +84,12 @@ class CCRCCStagingPanel(VTKObservationMixin):
         self._regionToolTips = (ui.marginSpinBox.toolTip, ui.habitatsComboBox.toolTip)
         self._connect()
         ui.clinicalUseLabel.text = CLINICAL_USE_NOTICE
+        self.batchPanel = BatchPanel(ui, logic, session, self)
         self._setRunning(False)
+
+    @property
+    def parameterNode(self):
+        return self._parameterNode
 
     def _connect(self):
         # Synced by hand: the segment selector and the path line edit have no parameterNodeWrapper connector, the
@@ -143,6 +149,7 @@ class CCRCCStagingPanel(VTKObservationMixin):
         else:
             self.ui.analyzeButton.toolTip = _("Select the CT and the tumour segment")
         self._showResult(result)
+        self.batchPanel.updateButtons()
 
     def _showModel(self, parameterNode):
         """The model row, and margin and habitats: the model's (read-only) with a model, the user's without.
@@ -249,6 +256,7 @@ class CCRCCStagingPanel(VTKObservationMixin):
         self.ui.settingsCollapsibleButton.enabled = not running
         self.ui.analyzeButton.enabled = not running
         self.ui.exportReportButton.enabled = not running
+        self.ui.batchCollapsibleButton.enabled = not running
         if running:
             self.ui.statusLabel.text = _("Starting…")
 
@@ -256,7 +264,7 @@ class CCRCCStagingPanel(VTKObservationMixin):
         self.ui.progressBar.value = int(round(100 * fraction))
         self.ui.statusLabel.text = message
 
-    def _start(self, task, onDone):
+    def startTask(self, task, onDone):
         """Run ``task`` in the background; ``onDone(outcome)`` when it succeeded, a message box when it failed."""
         def done(outcome, error):
             self._setRunning(False)
@@ -286,13 +294,22 @@ class CCRCCStagingPanel(VTKObservationMixin):
                 parameterNode.inputVolume, parameterNode.segmentationNode, parameterNode.segmentId,
                 model=model or MODEL_NONE, onProgress=self.onProgress, **regionOptions)
             nodes = (parameterNode.inputVolume, parameterNode.segmentationNode, parameterNode.segmentId)
-            self._start(task, lambda analysis: self._analysisDone(analysis, *nodes))
+            self.startTask(task, lambda analysis: self._analysisDone(analysis, *nodes))
 
     def _analysisDone(self, analysis, volumeNode, segmentationNode, segmentId):
         if analysis is None:
             self.ui.statusLabel.text = _("Cancelled; nothing was changed.")
             return
         self.ui.statusLabel.text = _("Done.")
+        self.showCase(volumeNode, segmentationNode, segmentId)
+
+    def showCase(self, volumeNode, segmentationNode, segmentId):
+        """The case in the views, with the habitats and shell shown as the check box says (Analyze, a batch row)."""
+        if self._parameterNode and segmentationNode is not self._parameterNode.segmentationNode:
+            with slicer.util.NodeModify(self._parameterNode.parameterNode):
+                self._parameterNode.inputVolume = volumeNode
+                self._parameterNode.segmentationNode = segmentationNode
+                self._parameterNode.segmentId = segmentId
         self.logic.showResults(volumeNode, segmentationNode, segmentId)
         showHabitats = self._parameterNode.showHabitats if self._parameterNode else True
         self.logic.setGeneratedSegmentsVisible(segmentationNode, showHabitats)
@@ -315,7 +332,7 @@ class CCRCCStagingPanel(VTKObservationMixin):
                 return
             task = self.logic.prepareReport(folder, includeIdentifiers=includeIdentifiers,
                                             onProgress=self.onProgress, overwrite=bool(conflict))
-            self._start(task, lambda written: self._reportDone(written, folder))
+            self.startTask(task, lambda written: self._reportDone(written, folder))
 
     def _reportDone(self, written, folder):
         if written is None:

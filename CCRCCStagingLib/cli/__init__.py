@@ -18,6 +18,9 @@ from .parser import build_parser
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+#: The Slicer module's batch steps (``commands.predict.STEP_COMMANDS``, named here so that parsing imports nothing heavy;
+#: a test checks they agree).
+BATCH_STEPS = ("predict-list", "predict-case", "predict-summary")
 
 
 def run() -> None:
@@ -28,7 +31,13 @@ def run() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit code (0, 2 for a user mistake, 130 when interrupted)."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in BATCH_STEPS:  # the Slicer module's batch, step by step (not in --help)
+        from ..commands.predict import build_steps_parser
+
+        args = build_steps_parser().parse_args(argv)
+    else:
+        args = build_parser().parse_args(argv)
     module, _, function = args.handler.partition(":")
     try:
         handler = getattr(importlib.import_module(f"CCRCCStagingLib.commands.{module}"), function)

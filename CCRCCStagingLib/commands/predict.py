@@ -9,6 +9,12 @@ Every case of a manifest or a folder (:mod:`CCRCCStagingLib.case.inputs`) is ana
   are computed again. Failed cases are tried again (the file may have been fixed meanwhile).
 - **A failing case does not stop the run**: its row says why (the same sentence ``analyze`` would print).
 - **Parallel** with ``--jobs`` (one process per case; each case's extraction as ``analyze`` runs it).
+
+The Slicer module runs the same batch one case per request of its warm worker, with the *steps* below
+(:data:`STEP_COMMANDS`, not listed in ``--help``): ``predict-list`` (the cases of an input), ``predict-case`` (one
+case into its folder, as ``predict`` does it) and ``predict-summary`` (the reports, ``predictions.csv`` and the
+dashboard of finished cases). The cases and rows are printed as one JSON line each (:data:`CASES_LINE`,
+:data:`ROW_LINE`).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..case.file_checks import ReadLimits
-from ..case.inputs import BatchInputs, CaseInput, find_batch_inputs
+from ..case.inputs import SAFE_CASE_ID, BatchInputs, CaseInput, find_batch_inputs
 from ..core.errors import CCRCCStagingError, OutputError
 from ..core.files import RESULT_FILE, atomic_path, csv_safe, output_lock
 from ..core.processes import Task, run_parallel
@@ -118,8 +124,9 @@ def _claim_folder(out_dir: Path, source: Path) -> None:
         path.write_text(json.dumps(here) + "\n")
 
 
-def predict_case(case: CaseInput, case_dir: Path, options: PredictOptions) -> dict[str, Any]:
-    """One case, in a worker process: analysed and reported unless already done with the same key; its row."""
+def predict_case(case: CaseInput, case_dir: Path, options: PredictOptions, progress: Any = None) -> dict[str, Any]:
+    """One case, in a worker process: analysed and reported unless already done with the same key; its row.
+    ``progress(fraction, message)`` follows the analysis (by default nothing is shown: a run shows cases done)."""
     key = case_key(case, options)
     if _done(case_dir, key):
         return {**case_row(case, case_dir, options.report), "status": "done (earlier run)"}
@@ -129,7 +136,7 @@ def predict_case(case: CaseInput, case_dir: Path, options: PredictOptions) -> di
         analyze(
             case.image, case.mask, case_dir, None, model_dir=options.model_dir,
             label=case.label if case.label is not None else options.label,
-            segment=case.segment or options.segment, overwrite=True, progress=_quiet,
+            segment=case.segment or options.segment, overwrite=True, progress=progress or _quiet,
             limits=ReadLimits(max_voxels=options.max_voxels), batch=case.batch or options.batch, case_id=case.case_id,
         )
         if options.report != "none":
@@ -234,3 +241,94 @@ def run_predict(args: argparse.Namespace) -> int:
           f"earlier run) → {out_dir / PREDICTIONS_FILE}; dashboard {out_dir / DASHBOARD_FILE}")
     return 0
 
+
+
+#
+# The Slicer module's batch, step by step
+#
+
+#: The steps of a batch the Slicer module runs one request at a time in its warm worker (``serve``), also runnable as
+#: ``ccrcc-staging predict-list …`` and so on (not listed in ``--help``).
+STEP_COMMANDS = ("predict-list", "predict-case", "predict-summary")
+#: ``predict-list`` prints the cases as one line ``cases: <JSON>``, ``predict-case`` the row as ``row: <JSON>``.
+CASES_LINE = "cases: "
+ROW_LINE = "row: "
+
+
+def build_steps_parser() -> argparse.ArgumentParser:
+    """The parser of :data:`STEP_COMMANDS` (handlers as ``build_parser``'s: ``module:function``)."""
+    parser = argparse.ArgumentParser(prog="ccrcc-staging")
+    parser.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    commands = parser.add_subparsers(dest="command", required=True)
+    listing = commands.add_parser("predict-list", help="the cases of a manifest or folder, as one JSON line")
+    listing.add_argument("input")
+    listing.add_argument("--model")
+    listing.set_defaults(handler="predict:run_predict_list")
+    one = commands.add_parser("predict-case", help="one case into its folder, as predict does it; its row as JSON")
+    for name in ("case_id", "image", "mask"):
+        one.add_argument(name)
+    one.add_argument("--out", required=True, help="the case's folder (OUT/cases/<case>)")
+    one.add_argument("--model")
+    one.add_argument("--label", type=int)
+    one.add_argument("--segment")
+    one.add_argument("--batch")
+    one.add_argument("--max-voxels", type=int, default=ReadLimits().max_voxels)
+    one.set_defaults(handler="predict:run_predict_case")
+    summary = commands.add_parser("predict-summary", help="reports, predictions.csv and index.html of finished cases")
+    summary.add_argument("out", help="a folder holding cases/<case> of every finished case")
+    summary.add_argument("--rows", required=True, help="JSON: {'rows': [...], 'skipped': [...]} in case order")
+    summary.add_argument("--model")
+    summary.add_argument("--report", default="html", help="each case's report formats (html,pdf or none)")
+    summary.add_argument("--title", default="CCRCCStaging predictions")
+    summary.add_argument("--no-identifiers", action="store_true")
+    summary.set_defaults(handler="predict:run_predict_summary")
+    return parser
+
+
+def _model_dir(args: argparse.Namespace) -> Path:
+    return Path(args.model) if args.model else BUNDLED_MODEL_DIR
+
+
+def run_predict_list(args: argparse.Namespace) -> int:
+    """``predict-list``: the cases of the input (and what was left out, with the reason); a model every case would
+    fail with is refused here, before the first case."""
+    inputs = find_batch_inputs(Path(args.input))
+    _require_usable_model(PredictOptions(_model_dir(args), "none", True), inputs)
+    cases = [{key: (str(value) if value is not None else None) for key, value in asdict(case).items()}
+             for case in inputs.cases]
+    print(CASES_LINE + json.dumps({"cases": cases, "skipped": inputs.skipped}), flush=True)
+    return 0
+
+
+def run_predict_case(args: argparse.Namespace) -> int:
+    """``predict-case``: one case as :func:`predict_batch` runs it (the same folder, key and row; a failing case is
+    a row with status failed and exit code 0), with the analysis' progress."""
+    case = CaseInput(args.case_id, Path(args.image), Path(args.mask), args.label, args.segment, args.batch)
+    options = PredictOptions(_model_dir(args), "none", True, max_voxels=args.max_voxels)
+    row = predict_case(case, Path(args.out), options, progress=progress)
+    print(ROW_LINE + json.dumps(row, allow_nan=False, default=str), flush=True)
+    return 0
+
+
+def run_predict_summary(args: argparse.Namespace) -> int:
+    """``predict-summary``: each finished case's report (in ``OUT/cases/<case>``), then ``predictions.csv`` and the
+    ``index.html`` dashboard, as ``predict`` writes them."""
+    from ..reports.case.render import render_report
+    from ..reports.dashboard import render_dashboard
+
+    out_dir = Path(args.out)
+    given = json.loads(Path(args.rows).read_text(encoding="utf-8"))
+    rows, formats = [dict(row) for row in given["rows"]], [f for f in args.report.split(",") if f and f != "none"]
+    finished = [row for row in rows if str(row.get("status", "")).startswith("done")]
+    for count, row in enumerate(finished):
+        if not SAFE_CASE_ID.match(str(row["case_id"])):
+            raise OutputError(f"{row['case_id']!r} is not a case folder name.")
+        progress(count / max(len(finished), 1), f"report of {row['case_id']}")
+        if formats:
+            render_report(out_dir / CASES_DIR / row["case_id"], formats, include_identifiers=not args.no_identifiers)
+        row["report"] = f"{CASES_DIR}/{row['case_id']}/report.html" if "html" in formats else ""
+    progress(1.0, "dashboard")
+    write_predictions_csv(rows, out_dir / PREDICTIONS_FILE)
+    render_dashboard(rows, given.get("skipped", []), out_dir / DASHBOARD_FILE, title=args.title,
+                     model=load_deployed_model(_model_dir(args)).identity())
+    return 0

@@ -1,10 +1,11 @@
 """``ccrcc-staging serve``: the Slicer module's warm worker. One process keeps the library imported and runs
-``analyze`` and ``report`` requests one after another, speaking JSON lines on its standard input and output.
+``analyze`` and ``report`` requests (and the steps of the module's batch: ``predict-list``, ``predict-case``,
+``predict-summary``) one after another, speaking JSON lines on its standard input and output.
 
 Protocol — one JSON object per line, UTF-8; ``id`` is the client's, echoed in every answer to that request:
 
-- worker → ``{"event": "ready", "protocol": 1, "pid": …, "commands": ["analyze", "report"]}`` once, when the
-  library is imported;
+- worker → ``{"event": "ready", "protocol": 1, "pid": …, "commands": ["analyze", "report", "predict-list", …]}``
+  once, when the library is imported;
 - client → ``{"id": 7, "command": "analyze", "arguments": ["ct.nrrd", "mask.nrrd", "--out", "out", …]}``: the
   command's arguments exactly as on the command line (``ccrcc-staging analyze …``);
 - worker → ``{"id": 7, "event": "progress", "fraction": 0.35, "message": "…"}`` for each progress line,
@@ -41,8 +42,10 @@ from ..core.processes import stdin_watched, stop_main_thread
 from .common import PROGRESS_ENV
 
 PROTOCOL_VERSION = 1
-#: The commands a worker runs (the Slicer module's two).
-SERVED_COMMANDS = ("analyze", "report")
+#: The commands a worker runs: the Slicer module's analyze and report, and the steps of its batch (``predict``'s
+#: :data:`~CCRCCStagingLib.commands.predict.STEP_COMMANDS`, the same names, checked by a test).
+BATCH_STEPS = ("predict-list", "predict-case", "predict-summary")
+SERVED_COMMANDS = ("analyze", "report", *BATCH_STEPS)
 EXIT_USER_ERROR = 2
 EXIT_FAILURE = 1
 #: Imported before ``ready`` (what every analysis needs), and once idle after the first request (the report's).
@@ -112,6 +115,8 @@ def handle(request: Message, build_parser: Callable[[], argparse.ArgumentParser]
         return {"id": request_id, "event": "done", "exit_code": EXIT_USER_ERROR, "error": problem, "seconds": 0.0}
     start = time.perf_counter()
     output = EventOutput(request_id, send)
+    if request["command"] in BATCH_STEPS:
+        from .predict import build_steps_parser as build_parser
     with captured(output):
         exit_code = run_command(build_parser, [request["command"], *request.get("arguments", [])])
     done = {"id": request_id, "event": "done", "exit_code": exit_code,

@@ -279,3 +279,42 @@ def test_the_sarcoma_dicom_studies_with_their_rtstructs(tmp_path: Path) -> None:
         assert all(u == url or u.startswith("data:") for u in _requests(browser))
     finally:
         browser.quit()
+
+
+def test_the_slicer_modules_steps_do_what_predict_does(phantom_folder: Path, tmp_path: Path, capsys) -> None:
+    """``predict-list``, ``predict-case`` and ``predict-summary`` (the Slicer module's batch, one worker request each)
+    against ``predict`` on the same cases: the same cases, the same row and the same folder layout (a consistency
+    check of the two paths; the module's table is checked against ``predict`` in Testing/slicer/test_slicer_batch.py)."""
+    from CCRCCStagingLib.commands.predict import CASES_LINE, ROW_LINE
+
+    assert main(["predict-list", str(phantom_folder)]) == 0
+    listed = json.loads(capsys.readouterr().out.strip().removeprefix(CASES_LINE))
+    expected = find_batch_inputs(phantom_folder)
+    assert [case["case_id"] for case in listed["cases"]] == [case.case_id for case in expected.cases]
+    assert listed["cases"][0]["image"] == str(expected.cases[0].image) and listed["skipped"] == []
+
+    one = listed["cases"][0]
+    out = tmp_path / "steps"
+    assert main(["predict-case", one["case_id"], one["image"], one["mask"], "--out",
+                 str(out / "cases" / one["case_id"])]) == 0
+    row = json.loads(capsys.readouterr().out.strip().removeprefix(ROW_LINE))
+    broken = tmp_path / "broken.nrrd"
+    broken.write_bytes(b"NRRD0004\ntype: short\n")
+    assert main(["predict-case", "broken", str(broken), one["mask"], "--out", str(out / "cases" / "broken")]) == 0
+    failed = json.loads(capsys.readouterr().out.strip().removeprefix(ROW_LINE))
+    assert failed["status"] == "failed" and failed["error"].startswith("The image")
+
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(f"case_id,image,mask\n{one['case_id']},{one['image']},{one['mask']}\n")
+    assert main(["predict", str(manifest), "--out", str(tmp_path / "cli"), "--report", "none"]) == 0
+    reference = _rows(tmp_path / "cli")[one["case_id"]]
+    assert {key: str(value) for key, value in row.items() if key != "report"} == {
+        key: value for key, value in reference.items() if key in row and key != "report"}
+
+    rows = tmp_path / "rows.json"
+    rows.write_text(json.dumps({"rows": [row, failed], "skipped": ["x: no mask"]}))
+    assert main(["predict-summary", str(out), "--rows", str(rows), "--report", "html"]) == 0
+    summary = _rows(out)
+    assert summary[one["case_id"]]["report"] == f"cases/{one['case_id']}/report.html"
+    assert (out / summary[one["case_id"]]["report"]).is_file() and (out / "index.html").is_file()
+    assert summary["broken"]["status"] == "failed" and summary["broken"]["report"] == ""

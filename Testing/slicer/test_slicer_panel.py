@@ -18,8 +18,9 @@ class FakeWidget:
 
     def __init__(self):
         self.text = self.toolTip = self.currentPath = ""
-        self.enabled = self.visible = True
+        self.enabled = self.visible = self.checked = True
         self.value = 0
+        self.tableNode = None
         self.items = ["auto", "2", "3", "4"]
         self.currentIndex = 0
         self.node, self.segmentId = None, ""
@@ -38,6 +39,9 @@ class FakeWidget:
 
     def setCurrentSegmentID(self, segmentId):
         self.segmentId = segmentId
+
+    def setMRMLTableNode(self, node):
+        self.tableNode = node
 
     # Combo box
     @property
@@ -75,6 +79,10 @@ class FakeParameterNode:
     @property
     def resultJson(self):
         return self.logic.getParameterNode().GetParameter("resultJson")
+
+    @property
+    def parameterNode(self):
+        return self.logic.getParameterNode()
 
     @property
     def featureTable(self):
@@ -160,3 +168,68 @@ def test_cancelLeavesTheSceneAsItWas(panel):
     assert not session.running and panel.ui.statusLabel.text == "Cancelled; nothing was changed."
     assert panel.ui.analyzeButton.enabled and not panel.ui.cancelButton.enabled
     assert sceneSnapshot(slicer.mrmlScene) == before and panel.logic.worker.pid is None
+
+
+class FakeIndex:
+    """What a click on a qMRMLTableView row hands over: the clicked cell, and its row's first cell (the case)."""
+
+    def __init__(self, row, caseId):
+        self._row, self._caseId = row, caseId
+
+    def row(self):
+        return self._row
+
+    def sibling(self, row, column):
+        return self
+
+    def data(self):
+        return self._caseId
+
+
+def test_theBatchSectionRunsAFolderCancelsAndARowShowsItsCase(panel, tmp_path):
+    """Run batch, Cancel during the first case (nothing finished, nothing left running), Run batch again to the end,
+    then a click on a row shows that case; the table's rows are checked against predict in test_slicer_batch.py."""
+    import SimpleITK as sitk
+
+    panel, session, slicer, (volumeNode, segmentationNode, tumourId) = panel
+    ui = panel.ui
+    for seed in (1, 2):
+        image, mask = phantomCase(shape=(20, 40, 40), seed=seed)
+        for array, folder in ((image, "images"), (mask, "masks")):
+            (tmp_path / "cases" / folder).mkdir(parents=True, exist_ok=True)
+            written = sitk.GetImageFromArray(array)
+            written.SetSpacing((0.7, 0.8, 2.5))
+            sitk.WriteImage(written, str(tmp_path / "cases" / folder / f"c{seed}.nrrd"))
+    ui.batchFolderPathLineEdit.currentPath = str(tmp_path / "cases")
+    panel.batchPanel.updateButtons()
+    assert not ui.batchRunButton.enabled and "choose the bundled model" in ui.batchRunButton.toolTip  # no model
+    panel.parameterNode.modelChoice = "bundled"
+    panel.updateGUIFromParameterNode()
+    assert ui.batchRunButton.enabled and not ui.batchExportButton.enabled
+
+    panel.batchPanel.onRunButton()
+    assert session.running and ui.batchCancelButton.enabled and not ui.batchRunButton.enabled
+    assert not ui.analyzeButton.enabled and ui.batchProgressBar.visible
+    pollUntil(session, lambda: ui.batchCaseProgressBar.value > 0)
+    assert ui.batchStatusLabel.text.startswith("Case 1 of 2 (c1): ")
+    panel.batchPanel.onCancelButton()
+    assert not session.running and not ui.batchCancelButton.enabled and panel.logic.worker.pid is None
+    batch = panel.logic.batch
+    assert [row["status"] for row in batch.rows] == ["not run (cancelled)"] * 2
+    assert ui.batchStatusLabel.text.startswith("Cancelled: 0 of 2 cases done")
+    assert not ui.batchExportButton.enabled
+
+    panel.batchPanel.onRunButton()
+    pollUntil(session, lambda: not panel.batchPanel._running)
+    batch = panel.logic.batch
+    assert [row["status"] for row in batch.rows] == ["done", "done"]
+    assert ui.batchStatusLabel.text == "2 of 2 cases done, 0 failed." and ui.batchExportButton.enabled
+    assert ui.batchTableView.tableNode is batch.tableNode and ui.analyzeButton.enabled
+
+    panel.batchPanel.onRowClicked(FakeIndex(1, "c2"))
+    assert ui.batchStatusLabel.text == "Showing c2."
+    parameterNode = panel.parameterNode
+    assert parameterNode.inputVolume.GetName() == "c2" and parameterNode.segmentationNode is not segmentationNode
+    assert json.loads(parameterNode.resultJson)["case_id"] == "c2" and ui.exportReportButton.enabled
+    assert len(panel.logic.generatedSegmentIds(parameterNode.segmentationNode)) == 3
+    assert panel.logic.generatedSegmentIds(segmentationNode) == []  # the case loaded first is left alone
