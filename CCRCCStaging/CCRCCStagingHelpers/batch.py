@@ -193,14 +193,17 @@ def tableRows(tableNode):
 
 
 def scenePairs(scene):
-    """The CT/segmentation pairs of the scene: each segmentation with a reference CT (the volume it was drawn on) and
-    one tumour segment — its only segment of the radiologist's, or the one named Tumour/Tumor. Returns
-    ([(case ID, volume node, segmentation node, segment ID)], [why a segmentation was left out])."""
+    """The CT/segmentation pairs of the scene: each segmentation with its CT and one tumour segment — its only segment
+    of the radiologist's, or the one named Tumour/Tumor. The CT is the segmentation's reference volume (the source
+    volume chosen in Segment Editor) or, for a segmentation loaded from a file, the one CT on the grid it was drawn on.
+    Returns ([(case ID, volume node, segmentation node, segment ID)], [why a segmentation was left out])."""
     pairs, skipped, used = [], [], set()
+    volumes = [node for node in scene.GetNodesByClass("vtkMRMLScalarVolumeNode")
+               if not node.IsA("vtkMRMLLabelMapVolumeNode") and node.GetImageData()]
     for segmentationNode in scene.GetNodesByClass("vtkMRMLSegmentationNode"):
         name = segmentationNode.GetName()
-        volumeNode = segmentationNode.GetNodeReference(segmentationNode.GetReferenceImageGeometryReferenceRole())
-        if volumeNode is None or not volumeNode.IsA("vtkMRMLScalarVolumeNode") or not volumeNode.GetImageData():
+        volumeNode = referenceVolume(segmentationNode, volumes)
+        if volumeNode is None:
             skipped.append(f"{name}: no CT is set as its reference geometry (Segment Editor: choose the source volume)")
             continue
         segmentation = segmentationNode.GetSegmentation()
@@ -214,6 +217,32 @@ def scenePairs(scene):
         caseId = uniqueCaseId(volumeNode.GetName(), used)
         pairs.append((caseId, volumeNode, segmentationNode, chosen[0]))
     return pairs, skipped
+
+
+def referenceVolume(segmentationNode, volumes):
+    """The CT of a segmentation: its reference volume, else the only one of ``volumes`` on the grid stored with the
+    segmentation (a ``.seg.nrrd`` keeps the geometry it was drawn on, not which node), else None."""
+    volumeNode = segmentationNode.GetNodeReference(segmentationNode.GetReferenceImageGeometryReferenceRole())
+    if volumeNode is not None:
+        return volumeNode if volumeNode in volumes else None
+    stored = _geometryNumbers(segmentationNode.GetSegmentation().GetConversionParameter(
+        slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName()))
+    matching = []
+    for candidate in volumes:
+        ijkToRas = vtk.vtkMatrix4x4()
+        candidate.GetIJKToRASMatrix(ijkToRas)
+        geometry = _geometryNumbers(slicer.vtkSegmentationConverter.SerializeImageGeometry(
+            ijkToRas, candidate.GetImageData().GetExtent()))
+        if stored and len(stored) == len(geometry) and all(abs(a - b) <= 1e-4 for a, b in zip(stored, geometry)):
+            matching.append(candidate)
+    return matching[0] if len(matching) == 1 else None
+
+
+def _geometryNumbers(text):
+    try:
+        return [float(value) for value in (text or "").split(";") if value.strip()]
+    except ValueError:
+        return []
 
 
 def uniqueCaseId(name, used):

@@ -147,14 +147,17 @@ class BatchPanel:
             return
         settings.setValue(BATCH_EXPORT_SETTING, folder)
         with slicer.util.tryWithErrorDisplay(_("The reports could not be exported."), waitCursor=False):
+            # "Case name in report" applies as to one report (predict's --no-identifiers when unticked).
+            options = {"includeIdentifiers": self.panel.parameterNode.reportIncludeIdentifiers,
+                       "onProgress": self.panel.onProgress}
             try:
-                task = self.logic.prepareBatchExport(folder, onProgress=self.panel.onProgress)
+                task = self.logic.prepareBatchExport(folder, **options)
             except ReportExistsError as conflict:
                 if not slicer.util.confirmOkCancelDisplay(str(conflict) + "\n\n" + _("Replace them?"),
                                                           windowTitle=_("CCRCC Staging")):
                     self.ui.batchStatusLabel.text = _("The reports were not exported.")
                     return
-                task = self.logic.prepareBatchExport(folder, onProgress=self.panel.onProgress, overwrite=True)
+                task = self.logic.prepareBatchExport(folder, overwrite=True, **options)
             self.panel.startTask(task, lambda written: self._exportDone(written, folder))
 
     def _exportDone(self, written, folder):

@@ -84,6 +84,8 @@ class SelfTest:
         self.test_cancelStopsTheWorkersProcessTree()
         self.setUp()
         self.test_closingTheSceneCancelsTheRun()
+        self.setUp()
+        self.test_theScenesPairRunsAsABatchAndItsRowShowsTheCase()
 
     def setUp(self):
         slicer.mrmlScene.Clear()
@@ -231,3 +233,31 @@ class SelfTest:
         self.test.assertFalse(widget.session.running)
         self.test.assertIsNone(widget.logic.lastOutputDir)
         self.test.assertEqual(slicer.mrmlScene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode"), 0)
+
+    def test_theScenesPairRunsAsABatchAndItsRowShowsTheCase(self):
+        self.test.delayDisplay("The sample as a batch of the scene's pairs, its row shown, all reports exported")
+        volumeNode, segmentationNode, tumourId = self._loadSample()
+        tumourBefore = slicer.util.arrayFromSegmentBinaryLabelmap(segmentationNode, tumourId, volumeNode).copy()
+        widget = self._panel(volumeNode, segmentationNode, tumourId)
+        batchPanel = widget.panel.batchPanel
+        widget.ui.batchSceneRadioButton.checked = True
+        batchPanel.onRunButton()
+        self.test.assertTrue(widget.session.running, widget.ui.batchStatusLabel.text)
+        waitUntil(lambda: not batchPanel._running, "the batch")
+        batch = widget.logic.batch
+        self.test.assertEqual([row["status"] for row in batch.rows], ["done"], widget.ui.batchStatusLabel.text)
+        self.test.assertEqual(batch.tableNode.GetNumberOfRows(), 1)
+        _analysis, nodes = widget.logic.loadBatchCase(batch.rows[0]["case_id"])
+        self.test.assertEqual(nodes, (volumeNode, segmentationNode, tumourId))
+        self.test.assertEqual(len(widget.logic.generatedSegmentIds(segmentationNode)),
+                              batch.rows[0]["habitats_k"] + 1)
+        self.test.assertTrue((slicer.util.arrayFromSegmentBinaryLabelmap(segmentationNode, tumourId, volumeNode)
+                              == tumourBefore).all())
+        folder = Path(tempfile.mkdtemp(prefix="CCRCCStagingTest-"))
+        try:
+            written = widget.logic.exportBatch(folder)
+            self.test.assertEqual(sorted(path.name for path in written), ["cases", "index.html", "predictions.csv"])
+            caseFolder = folder / "cases" / batch.rows[0]["case_id"]
+            self.test.assertEqual((caseFolder / "report.pdf").read_bytes()[:5], b"%PDF-")
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)

@@ -16,11 +16,11 @@ import sys
 import time
 
 import numpy as np
+import psutil
 import pytest
 import SimpleITK as sitk
 import vtk
 from slicer_harness import REPO_ROOT, MrmlApplication, addCase, moduleNames, phantomCase
-from test_slicer_runs import FakeTimer, running, tree
 
 SHAPE = (20, 40, 40)
 SPACING = (0.7, 0.8, 2.5)
@@ -28,6 +28,34 @@ SCENE_SPACING = (0.75, 0.5, 2.5)
 SEEDS = (1, 2, 3)
 #: The numbers compared with the command line's (predictions.csv rounds them to 6 decimals).
 TOLERANCE = 1e-6
+
+
+class FakeTimer:
+    """The GUI's poll timer (the test polls by hand)."""
+
+    def start(self):
+        pass
+
+    def stop(self):
+        pass
+
+
+def tree(pid):
+    """The process and its descendants, captured while they run."""
+    process = psutil.Process(pid)
+    return [process, *process.children(recursive=True)]
+
+
+def running(processes):
+    """Those still running (ended ones, zombies included, do not count: this container's init reaps no orphan)."""
+    alive = []
+    for process in processes:
+        try:
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(process)
+        except psutil.NoSuchProcess:
+            continue
+    return alive
 
 
 def writeCase(folder, seed, imageName, maskName):
@@ -165,6 +193,27 @@ def test_aRowLoadsItsCaseWithTheHabitatsAndTheShell(ccrcc, mrml, folderBatch, fo
         logic.loadBatchCase("broken")
 
 
+def test_aCaseWhoseFilesSlicerCannotReadIsShownFromItsAnalysis(ccrcc, mrml, folderBatch, tmp_path):
+    """A DICOM series folder as CT and an RTSTRUCT as mask (here: paths that are not single readable files): the
+    analysis' CT box and the union of the habitats are shown instead."""
+    slicer, logic = mrml
+    batch = folderBatch[0]
+    index = [case["case_id"] for case in batch.cases].index("c3")
+    original = batch.cases[index]
+    batch.cases[index] = {**original, "image": str(tmp_path / "series"), "mask": str(tmp_path / "rtstruct.dcm")}
+    try:
+        analysis, (volumeNode, segmentationNode, tumourId) = logic.loadBatchCase("c3")
+    finally:
+        batch.cases[index] = original
+    box = sitk.ReadImage(str(batch.caseDir("c3") / "ct_box.nrrd"))
+    assert slicer.util.arrayFromVolume(volumeNode).shape == sitk.GetArrayFromImage(box).shape
+    regions = sitk.GetArrayFromImage(sitk.ReadImage(str(batch.caseDir("c3") / "regions.nrrd")))
+    habitats = regions[(regions >= 1) & (regions <= analysis.result["habitats_k"])].size
+    tumour = slicer.util.arrayFromSegmentBinaryLabelmap(segmentationNode, tumourId, volumeNode)
+    assert segmentationNode.GetSegmentation().GetSegment(tumourId).GetName() == "Tumour"
+    assert habitats > 0 and tumour.sum() == pytest.approx(habitats, rel=0.05)  # on the CT box's grid
+
+
 def test_exportAllReportsWritesPredictLayoutAtOnce(ccrcc, mrml, folderBatch, reference, tmp_path):
     _slicer, logic = mrml
     # A cancelled export leaves the folder as it was.
@@ -251,16 +300,19 @@ def test_theScenesPairsRunAsABatchAndARowShowsItsCase(ccrcc, mrml, tmp_path):
     # The RAS grid of a plain LPS file (what the reference writes), with spacings exact in binary: Slicer's matrix
     # arithmetic turns 0.7 mm into 0.7000000000000001 mm in the written file, and the library's resampled grid (ceil of
     # size x spacing) can then differ by a voxel from the reference's, which moves the Radscore in the second decimal.
-    ijkToRas = vtk.vtkMatrix4x4()
-    for axis, (spacing, sign, origin) in enumerate(zip(SCENE_SPACING, (-1, -1, 1), (10.0, -20.0, 30.0))):
-        ijkToRas.SetElement(axis, axis, sign * spacing)
-        ijkToRas.SetElement(axis, 3, origin)
+    origins = {4: (10.0, -20.0, 30.0), 5: (10.0, -20.0, 45.0)}  # RAS; two grids: each segmentation finds its CT
     pairs = []
     for seed, name in ((4, "Doe^Jane"), (5, "Doe^Jane")):
+        ijkToRas = vtk.vtkMatrix4x4()
+        for axis, (spacing, sign, origin) in enumerate(zip(SCENE_SPACING, (-1, -1, 1), origins[seed])):
+            ijkToRas.SetElement(axis, axis, sign * spacing)
+            ijkToRas.SetElement(axis, 3, origin)
         image, mask = phantomCase(shape=SHAPE, seed=seed)
         volumeNode, segmentationNode, tumourId = addCase(slicer, image, mask, ijkToRas, segmentName="Mass")
         volumeNode.SetName(name)
         pairs.append((volumeNode, segmentationNode, tumourId, mask))
+    # Loaded from a .seg.nrrd, a segmentation knows the grid it was drawn on, not the node: found by that grid.
+    pairs[0][1].RemoveNodeReferenceIDs(pairs[0][1].GetReferenceImageGeometryReferenceRole())
     orphan = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "Orphan")
     orphan.GetSegmentation().AddEmptySegment("", "Tumour")
     twoSegments = pairs[1][1]
@@ -283,7 +335,8 @@ def test_theScenesPairsRunAsABatchAndARowShowsItsCase(ccrcc, mrml, tmp_path):
         for array, sub in ((image, "images"), (mask, "masks")):
             written = sitk.GetImageFromArray(array)
             written.SetSpacing(SCENE_SPACING)
-            written.SetOrigin((-10.0, 20.0, 30.0))
+            right, anterior, superior = origins[seed]
+            written.SetOrigin((-right, -anterior, superior))
             (reference / sub).mkdir(parents=True, exist_ok=True)
             sitk.WriteImage(written, str(reference / sub / f"{caseId}.nrrd"))
     expected = cliPredict(reference, tmp_path / "cli")
