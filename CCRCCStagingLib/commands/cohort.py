@@ -11,6 +11,7 @@ from typing import Any
 from ..core.settings import Settings
 from ..model.bundle import REPORT, load_deployed_model
 from ..model.predict import settings_for_model
+from ..reports.kit import fmt_p
 from ..reports.training.render import write_training_report
 from ..training.classifiers import CLASSIFIERS
 from ..training.cohort import extract_cohort
@@ -54,10 +55,11 @@ def run_train(args: argparse.Namespace) -> int:
     result = train(Path(args.features), Path(args.out), settings, report=write_training_report,
                    overwrite=args.overwrite)
     _say_warnings(result.summary, "training")
-    deployed = [m for m in result.summary["metrics"] if (m["region"], m["classifier"]) == ("mix", args.deploy)]
-    for row in deployed:
-        print(f"{args.deploy.upper()} VOI_mix ({result.mix_subregion} + peri), {row['split']}: AUC {row['auc']:.3f} "
-              f"({row['auc_ci_lower']:.3f}–{row['auc_ci_upper']:.3f})")
+    _say_deployed(result.summary, f"{args.deploy.upper()} VOI_mix ({result.mix_subregion} + peri)")
+    optimism = result.summary.get("optimism") or {}
+    if optimism.get("bootstraps"):
+        print(f"optimism-corrected training AUC {optimism['corrected_auc']:.3f} "
+              f"({optimism['bootstraps']} of {optimism.get('bootstraps_drawn', '?')} bootstrap samples usable)")
     print(f"model folder {args.out} (report: {Path(args.out) / REPORT})")
     return 0
 
@@ -68,8 +70,20 @@ def run_evaluate(args: argparse.Namespace) -> int:
     summary = evaluate(Path(args.model), Path(args.features), out_dir, args.trust_research_models, args.overwrite)
     write_training_report(summary, out_dir / EVALUATION_REPORT)
     _say_warnings(summary, "evaluation")
-    print(f"{len(summary['metrics'])} metric rows → {out_dir / 'metrics.csv'}")
+    deployed = summary.get("deployed") or {}
+    _say_deployed(summary, f"deployed {str(deployed.get('classifier')).upper()} VOI_{deployed.get('region')}")
+    print(f"{len(summary['metrics'])} metric rows → {out_dir / 'metrics.csv'}; report {out_dir / EVALUATION_REPORT}")
     return 0
+
+
+def _say_deployed(summary: dict[str, Any], name: str) -> None:
+    """One line per split for the deployed model: its AUC with the 95% CI and the DeLong test against tumour volume
+    (the comparison the paper's claim rests on)."""
+    deployed = summary.get("deployed") or {}
+    for row in summary["metrics"]:
+        if (row["region"], row["classifier"]) == (deployed.get("region"), deployed.get("classifier")):
+            print(f"{name}, {row['split']}: AUC {row['auc']:.3f} ({row['auc_ci_lower']:.3f}–{row['auc_ci_upper']:.3f}), "
+                  f"DeLong vs volume {fmt_p(row.get('p_vs_volume'))}")
 
 
 def _say_warnings(summary: dict[str, Any], during: str) -> None:

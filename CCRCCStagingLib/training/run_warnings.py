@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections import Counter
 from collections.abc import Iterator
@@ -12,10 +13,15 @@ from contextlib import contextmanager
 MAX_MESSAGE_CHARS = 300
 
 
+#: A number standing alone in a message (not the digit of a name such as "sub1"): 23, 0.08837, 8.297762e-04.
+_NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?!\w)(?!\.\d)")
+
+
 def warning_key(warning: warnings.WarningMessage) -> str:
-    """``"<Category>: <first line of the message>"``: the key under which a warning is counted."""
+    """``"<Category>: <first line of the message>"`` with its numbers written "…": the key under which a warning is
+    counted. Without the numbers, a LASSO that did not converge is one kind of warning, whatever its duality gap."""
     lines = str(warning.message).strip().splitlines() or [""]
-    return f"{warning.category.__name__}: {lines[0][:MAX_MESSAGE_CHARS]}"
+    return f"{warning.category.__name__}: {_NUMBER.sub('…', lines[0])[:MAX_MESSAGE_CHARS]}"
 
 
 @contextmanager

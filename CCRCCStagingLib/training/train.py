@@ -304,7 +304,8 @@ def _fit_deployable(x: np.ndarray, y: np.ndarray, settings: TrainingSettings) ->
 def optimism_corrected_auc(train: pd.DataFrame, columns: list[str], settings: TrainingSettings) -> dict[str, Any]:
     """The training AUC of the deployed model corrected for optimism by the bootstrap (Harrell et al. 1996): the
     whole modelling — selection included — is repeated on each bootstrap sample; optimism is the mean of (AUC on the
-    bootstrap sample − AUC of that model on the original training cases)."""
+    bootstrap sample − AUC of that model on the original training cases). ``bootstraps`` counts the samples used of
+    the ``bootstraps_drawn``: one with fewer cases of a group than the LASSO has folds is skipped (and said so)."""
     x, y = _matrix(train, columns), labels(train)
     apparent = float(roc_auc_score(y, _fit_deployable(x, y, settings).predict_proba(x)[:, 1]))
     rng = np.random.default_rng(settings.seed)
@@ -321,7 +322,7 @@ def optimism_corrected_auc(train: pd.DataFrame, columns: list[str], settings: Tr
         differences.append(boot - roc_auc_score(y, model.predict_proba(x)[:, 1]))
     optimism = float(np.mean(differences)) if differences else float("nan")
     return {"apparent_auc": apparent, "optimism": optimism, "corrected_auc": apparent - optimism,
-            "bootstraps": len(differences)}
+            "bootstraps": len(differences), "bootstraps_drawn": settings.optimism_bootstraps}
 
 
 def research_predictions(result: TrainingResult, table: pd.DataFrame) -> pd.DataFrame:

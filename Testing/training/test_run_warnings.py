@@ -25,3 +25,12 @@ def test_the_first_line_of_a_long_message_is_kept_and_filters_are_restored() -> 
         warnings.warn("x" * 1000 + "\nsecond line", UserWarning)
     assert counts == {f"UserWarning: {'x' * MAX_MESSAGE_CHARS}": 1}
     assert warnings.filters == before
+
+
+def test_messages_differing_only_in_their_numbers_are_one_kind() -> None:
+    with counted_warnings() as counts:
+        for gap in (8.297762e-04, 1.799575e-03):
+            warnings.warn(f"Objective did not converge. Duality gap: {gap:e}, tolerance: 7.059e-04", ConvergenceWarning)
+        warnings.warn("penalty 0.08837 kept no feature in sub1 (column 23, penalty -0.5). Kept 2.", UserWarning)
+    assert counts == {"ConvergenceWarning: Objective did not converge. Duality gap: …, tolerance: …": 2,
+                      "UserWarning: penalty … kept no feature in sub1 (column …, penalty …). Kept ….": 1}

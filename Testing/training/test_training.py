@@ -147,3 +147,28 @@ def test_evaluate_by_default_scores_with_the_deployed_model_and_never_unpickles(
     calibration = summary["calibration"]["mix"][model.description["classifier"]]["external"]
     assert {"brier", "calibration_slope", "calibration_intercept", "reliability", "decision_curve"} <= set(calibration)
     assert _auc(summary, "mix", model.description["classifier"], "external") > 0.8
+
+
+def test_optimism_bootstrap_says_how_many_samples_it_used(trained) -> None:
+    """Consistency check: the samples used are counted against those drawn; a sample the LASSO's cross-validation
+    cannot split (fewer cases of a group than folds) is skipped, and when every one is, no correction is claimed."""
+    from dataclasses import replace
+
+    from CCRCCStagingLib.training.cohort import feature_columns
+    from CCRCCStagingLib.training.train import optimism_corrected_auc
+
+    optimism = trained.summary["optimism"]
+    assert optimism["bootstraps_drawn"] == 3 and 1 <= optimism["bootstraps"] <= 3
+    assert optimism["corrected_auc"] == pytest.approx(optimism["apparent_auc"] - optimism["optimism"])
+    table = features_table(seed=1)
+    train = table[table["split"] == "train"]
+    columns = [c for c in feature_columns(table) if c.startswith(("sub1_", "peri_"))]
+    y = (train["group"] == "high").to_numpy().astype(int)
+    folds = int(min(y.sum(), len(y) - y.sum()))  # as many folds as the smaller group has cases: samples often fall short
+    settings = replace(FAST, lasso_cv=folds, optimism_bootstraps=6)
+    # The samples the function draws, replayed: those with enough cases of each group for the folds are usable.
+    rng = np.random.default_rng(settings.seed)
+    usable = sum(min(np.bincount(y[rng.integers(0, len(y), len(y))], minlength=2)) >= folds for _ in range(6))
+    assert 0 < usable < 6  # the case this test is about: some skipped, some used
+    result = optimism_corrected_auc(train, columns, settings)
+    assert (result["bootstraps"], result["bootstraps_drawn"]) == (usable, 6)

@@ -219,7 +219,8 @@ def _tuning(summary: Summary) -> str:
     return (f"LASSO penalty by {settings.get('lasso_cv', 10)}-fold cross-validation on the training split; classifier "
             "hyperparameters fixed in advance (not tuned); each model's decision threshold at the Youden point of its "
             "out-of-fold training predictions; internal validation of the deployed model by Harrell's bootstrap "
-            f"({optimism.get('bootstraps', '–')} samples, the whole modelling repeated).")
+            f"({optimism.get('bootstraps', '–')} of {optimism.get('bootstraps_drawn', '–')} samples usable, the whole "
+            "modelling repeated on each).")
 
 
 def _model_choice(summary: Summary) -> str:

@@ -106,10 +106,20 @@ def optimism_note(summary: Summary) -> str:
     source = "At training, the" if summary.get("kind") == "evaluation" else "The"
     return sentence(
         f"{source} deployed model ({model}) has a training AUC of {fmt(optimism.get('apparent_auc'))} in-sample, "
-        f"which is optimistic: corrected for optimism by the bootstrap ({optimism['bootstraps']} bootstrap samples, "
-        f"the whole modelling, selection included, refitted on each; optimism {fmt(optimism.get('optimism'))}), it is "
-        f"{fmt(optimism['corrected_auc'])}. Judge the model by this value and by the held-out splits."
+        f"which is optimistic: corrected for optimism by the bootstrap ({optimism['bootstraps']} bootstrap samples"
+        f"{_skipped_bootstraps(optimism)}, the whole modelling, selection included, refitted on each; optimism "
+        f"{fmt(optimism.get('optimism'))}), it is {fmt(optimism['corrected_auc'])}. Judge the model by this value and by "
+        "the held-out splits."
     )
+
+
+def _skipped_bootstraps(optimism: Mapping[str, Any]) -> str:
+    """How many of the drawn samples could not be used, when some could not (they are not silently left out)."""
+    drawn, used = optimism.get("bootstraps_drawn"), optimism["bootstraps"]
+    if not (is_number(drawn) and drawn > used):
+        return ""
+    return (f" of the {drawn} drawn; {drawn - used} had too few cases of one T-stage group for the LASSO's "
+            "cross-validation and were skipped")
 
 
 def _metric_cells(row: Mapping[str, Any] | None, baseline: Mapping[str, Any] | None) -> str:

@@ -16,6 +16,7 @@ from report_cohort import CASE_FAILED, PERI_PARTLY, SUB2_FAILED, SUB2_REASON
 from CCRCCStagingLib.reports.kit import fmt, fmt_p
 from CCRCCStagingLib.reports.training.names import CLASSIFIER_NAMES, SPLIT_NAMES
 from CCRCCStagingLib.reports.training.outcome import number_at_risk
+from CCRCCStagingLib.reports.training.performance import optimism_note
 
 REGION_OF_GROUP = {f"VOI_{r}": r for r in ("whole", "sub1", "sub2", "peri", "mix")}
 
@@ -95,6 +96,14 @@ def test_optimism_corrected_auc_is_said_under_the_training_table(trained_summary
     note = report_html[training_table_end:report_html.index("<table", training_table_end)]
     assert "optimistic" in note and f"{optimism['bootstraps']} bootstrap samples" in note
     assert fmt(optimism["corrected_auc"]) in note and fmt(optimism["apparent_auc"]) in note
+
+
+def test_skipped_bootstrap_samples_are_said(trained_summary):
+    """Consistency check: samples the optimism bootstrap could not use are counted in the note, not dropped silently."""
+    optimism = {**trained_summary["optimism"], "bootstraps": 27, "bootstraps_drawn": 40}
+    note = optimism_note({**trained_summary, "optimism": optimism})
+    assert "27 bootstrap samples of the 40 drawn; 13 had too few cases of one T-stage group" in note
+    assert "drawn" not in optimism_note({**trained_summary, "optimism": {**optimism, "bootstraps": 40}})
 
 
 def test_calibration_table_has_every_model_and_split(trained_summary, report_html):
