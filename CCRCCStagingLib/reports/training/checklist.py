@@ -259,7 +259,8 @@ def _performance(summary: Summary) -> str:
     optimism = summary.get("optimism") or {}
     if is_number(optimism.get("corrected_auc")):
         parts.append(f"optimism-corrected training AUC {fmt(optimism['corrected_auc'])} "
-                     f"({optimism.get('bootstraps')} bootstraps)")
+                     f"({optimism.get('bootstraps')} of {optimism.get('bootstraps_drawn', '–')} bootstrap samples "
+                     "usable)")
     return "Deployed model: " + "; ".join(parts) + "."
 
 

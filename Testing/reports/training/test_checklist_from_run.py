@@ -101,7 +101,8 @@ def test_run_facts_come_from_the_summary(trained_summary, checklist):
     calibration = trained_summary["calibration"]["mix"]["svm"]["external"]
     assert f"External validation set Brier {fmt(calibration['brier'])}" in checklist
     optimism = trained_summary["optimism"]
-    assert f"optimism-corrected training AUC {fmt(optimism['corrected_auc'])} (3 bootstraps)" in checklist
+    assert (f"optimism-corrected training AUC {fmt(optimism['corrected_auc'])} ({optimism['bootstraps']} of 3 bootstrap "
+            "samples usable)") in checklist
 
 
 def test_missing_data_handling_names_the_imputed_regions(checklist):
