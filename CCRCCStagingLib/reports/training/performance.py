@@ -27,6 +27,12 @@ _CONFUSION_KEYS = ("tp", "fp", "tn", "fn")
 # Per model and split; the threshold is the model's own (fixed on the training split), so it gets one column per row.
 _METRIC_HEADERS = ("TP / FP / TN / FN", "Accuracy", "Precision", "Recall", "F1-score", "AUC (95% CI)", "p vs volume",
                    "p vs deployed")
+#: Why Table 2 is empty: in an evaluation of the deployed model only, by design (the research models score every region).
+_NO_REGION_TABLES = {
+    False: "No per-region results were recorded.",
+    True: "The deployed model alone was evaluated (its combined region, below); --trust-research-models scores every "
+          "region's models too.",
+}
 _FLAG_HTML = '<span class="flag" title="AUC does not exceed the tumour-volume-only baseline">≤ volume</span>'
 
 
@@ -85,7 +91,7 @@ def performance_section(summary: Summary, regions: Sequence[str], metrics: Metri
             "a model whose AUC does not exceed it."
         ),
         "<h3>Per region and split (layout of Table 2)</h3>",
-        *(split_tables or [sentence("No per-region results were recorded.")]),
+        *(split_tables or [sentence(_NO_REGION_TABLES[summary.get("kind") == "evaluation"])]),
         f"<h3>Combined region, held-out splits (layout of Table 3): {escape(region_label(summary, MIX_REGION))}</h3>",
         _mix_table(summary, mix_held_out, metrics)
         if mix_held_out

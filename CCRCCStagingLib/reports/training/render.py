@@ -186,6 +186,9 @@ def _warnings_section(summary: Summary) -> str:
 def _selection_section(summary: Summary, regions: Sequence[str], figures: FigureFiles) -> str:
     selection = summary.get("selection") or {}
     if not selection:
+        if summary.get("kind") == "evaluation":
+            return sentence("An evaluation applies the trained model's feature selection unchanged: it is in the "
+                            "model's training report.")
         return sentence("No feature selection results were recorded.")
     intro = sentence(
         "Per region: z-scored features → Spearman redundancy filter → mRMR → LASSO tuned by cross-validation "

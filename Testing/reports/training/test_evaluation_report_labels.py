@@ -51,3 +51,5 @@ def test_an_external_cohort_is_labelled_as_external_and_the_report_as_an_evaluat
     assert (out / "tripod_ai_clear_checklist.md").is_file()
     assert (out / "figures" / "fig4cd_roc_mix.svg").is_file() and (out / "figures" / "fig4cd_roc_mix.pdf").is_file()
     assert "the trained model applied unchanged to this cohort" in (out / "tripod_ai_clear_checklist.md").read_text()
+    assert ("feature selection unchanged: it is in the" in html) is (not trust)
+    assert ("The deployed model alone was evaluated" in html) is (not trust)
