@@ -15,6 +15,9 @@ curves (``training-decision-curve.png``), the Kaplan–Meier plot of all cases w
 (``training-kaplan-meier.png``), the warnings with their counts (``training-warnings.png``) and the top of the
 TRIPOD+AI and CLEAR checklist written beside the report (``training-checklist.png``). ``--skip-case`` leaves out the
 case and radiogenomics screenshots.
+
+With ``--dashboard OUT`` (a folder written by ``ccrcc-staging predict``) it photographs the top of its ``index.html``
+(``predict-dashboard.png``): the overview plot, the filters and the first rows of the table.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ SAMPLE_SEG = REPO / "Resources" / "Sample" / "ccrcc_sample_tumour.seg.nrrd"
 BUNDLED_MODEL = REPO / "Resources" / "Models" / "ccrcc-demo-synthetic-v1"
 HTML_SIZE = (1100, 2000)  # window of the HTML screenshot: header, prediction, regions, key images
 RADIOGENOMICS_SIZE = (1100, 3400)  # down to the module–Radscore heatmap
+DASHBOARD_SIZE = (1300, 1100)  # the overview plot, the filters and the first rows of the table
 
 
 def _save(image, path: Path) -> None:
@@ -84,9 +88,14 @@ def main() -> int:
     parser.add_argument("--no-model", action="store_true", help="analyse without the bundled model")
     parser.add_argument("--training-report", help="a training_report.html (checklist beside it) to photograph")
     parser.add_argument("--skip-case", action="store_true", help="no case-report or radiogenomics screenshots")
+    parser.add_argument("--dashboard", help="a folder written by 'ccrcc-staging predict' whose index.html to photograph")
     args = parser.parse_args()
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if args.dashboard:
+        with tempfile.TemporaryDirectory() as work:
+            html_screenshot(Path(args.dashboard) / "index.html", out_dir / "predict-dashboard.png",
+                            Path(work) / "profile", DASHBOARD_SIZE)
     if args.training_report:
         with tempfile.TemporaryDirectory() as work:
             training_screenshots(Path(args.training_report), out_dir, Path(work))
