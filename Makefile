@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow demo-model browser clean-venv
+.PHONY: demo test test-slow test-slicer-pythons demo-model browser clean-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,15 @@ test: $(STAMP) browser
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow
+
+# The library on each 3D Slicer's Python (5.6, 5.8: CPython 3.9; 5.10, 5.12: 3.12) with the numpy, scipy, SimpleITK,
+# pydicom and pillow that Slicer ships, PyRadiomics as SlicerRadiomics provides it and the module's requirements.txt:
+# demo, report, extract/train/evaluate and the fast tests in build/slicer-pythons/<version>; the table in
+# build/slicer-pythons/results.md. Needs pyenv's CPython 3.9 and 3.12 and PyPI (pip's cache is used). Not in CI: about
+# 60 min on 2 cores. Run it before every change to dependencies (requirements.txt, pyproject.toml).
+# SLICER_PYTHONS_ARGS passes options, e.g. "--only 5.6 --commit HEAD" (see the script's --help).
+test-slicer-pythons: $(STAMP)
+	$(BIN)/python Testing/bench/slicer_pythons.py $(SLICER_PYTHONS_ARGS)
 
 # Rebuild the bundled demonstration model from synthetic phantoms (the committed command; see its model card).
 demo-model: $(STAMP)

@@ -181,6 +181,8 @@ def test_progress_lines_only_when_asked(phantom_folder: Path, tmp_path: Path) ->
 
 
 def test_dashboard_in_chromium(phantom_folder: Path, tmp_path: Path) -> None:
+    pytest.importorskip("selenium", reason="selenium is not installed (pip install selenium); the dashboard test "
+                        "cannot drive Chromium")
     from selenium.webdriver.common.by import By
     from browser_harness import requests_made as _requests
     from browser_harness import start_chromium
@@ -239,6 +241,8 @@ def test_the_sarcoma_dicom_studies_with_their_rtstructs(tmp_path: Path) -> None:
     (external yardstick: IBSI's export, counted here voxel by voxel on the CT grid; within 0.5 % because the regions
     are counted on PyRadiomics' 1 mm grid), the tumour and shell of STS_002 voxel for voxel those of ``analyze`` on
     IBSI's NIfTI CT and mask (consistency of the two input paths), and the dashboard in Chromium."""
+    pytest.importorskip("selenium", reason="selenium is not installed (pip install selenium); the dashboard test "
+                        "cannot drive Chromium")
     from selenium.webdriver.common.by import By
     from browser_harness import requests_made as _requests
     from browser_harness import start_chromium

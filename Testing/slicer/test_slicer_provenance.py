@@ -63,9 +63,10 @@ def test_theRecordedVersionsHereNameTheDistribution():
     from importlib import metadata
 
     from CCRCCStagingLib.core.provenance import software_versions
+    from conftest import packages_distributions  # importlib.metadata's needs Python >= 3.10
 
     versions = software_versions()
     provider = next(name for name in ("pyradiomics-bhklab", "pyradiomics")
-                    if name in metadata.packages_distributions().get("radiomics", []))
+                    if name in packages_distributions().get("radiomics", []))
     assert versions["pyradiomics"] == f"{metadata.version(provider)} ({provider})"
     assert "not installed" not in versions.values()

@@ -10,7 +10,6 @@ import re
 import struct
 import subprocess
 import sys
-import tomllib
 import typing
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from CCRCCStagingLib.core.privacy import PLACEHOLDER
+from conftest import packages_distributions, stdlib_module_names  # Python 3.9 has neither
 from slicer_harness import MODULE_FILE, REPO_ROOT, moduleNames
 
 HELPERS_DIR = MODULE_FILE.parent / "CCRCCStagingHelpers"
@@ -290,6 +290,8 @@ def moduleRequirements() -> list[str]:
 
 
 def test_requirementsNeverReplaceSlicerPackagesAndMatchPyproject():
+    # tomllib is Python >= 3.11's; the test runs on Slicer 5.6/5.8's Python 3.9 too (make test-slicer-pythons).
+    tomllib = pytest.importorskip("tomllib", reason="tomllib (to read pyproject.toml) needs Python >= 3.11")
     pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
     def byName(specs):  # a name may have several lines, one per environment marker (Python 3.9 / 3.10+)
         grouped = {}
@@ -342,7 +344,7 @@ def analyzeImports() -> set[str]:
                     seen.add(target)
                     pending.append(target)
     return {name for name in thirdParty
-            if name not in sys.stdlib_module_names | OPTIONAL_FOR_THE_MODULE and name != "CCRCCStagingLib"}
+            if name not in stdlib_module_names() | OPTIONAL_FOR_THE_MODULE and name != "CCRCCStagingLib"}
 
 
 def _moduleFile(libraryDir: Path, moduleName: str) -> Path | None:
@@ -371,7 +373,7 @@ def installedWithDependencies(names: set[str]) -> set[str]:
 
 
 def test_requirementsCoverWhatTheAnalysisImports():
-    distributions = importlib.metadata.packages_distributions()
+    distributions = packages_distributions()  # importlib.metadata's needs Python >= 3.10
     available = installedWithDependencies({requirementName(line) for line in moduleRequirements()}) | SLICER_PACKAGES
     imported = analyzeImports()
     assert {"numpy", "SimpleITK", "radiomics"} <= imported  # the walk does reach the pipeline
