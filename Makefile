@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-slicer-pythons demo-model browser clean-venv
+.PHONY: demo test test-slow test-slicer-pythons check-demo-model demo-model browser clean-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ test-slow: $(STAMP)
 # SLICER_PYTHONS_ARGS passes options, e.g. "--only 5.6 --commit HEAD" (see the script's --help).
 test-slicer-pythons: $(STAMP)
 	$(BIN)/python Testing/bench/slicer_pythons.py $(SLICER_PYTHONS_ARGS)
+
+# The committed demo-model command on a reduced cohort (70 phantoms) against its recorded reference: about 5-10 min on
+# 2 cores, so a step of its own in CI (.ci/run), not part of `make test`.
+check-demo-model: $(STAMP)
+	$(BIN)/python -m pytest -m slow Testing/commands/test_demo_model.py -k reduced_rebuild
 
 # Rebuild the bundled demonstration model from synthetic phantoms (the committed command; see its model card).
 demo-model: $(STAMP)
