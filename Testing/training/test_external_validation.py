@@ -12,6 +12,7 @@ import pytest
 import SimpleITK as sitk
 
 from CCRCCStagingLib.cli import main
+from CCRCCStagingLib.model.bundle import load_deployed_model
 from CCRCCStagingLib.core.settings import BUNDLED_MODEL_DIR
 from CCRCCStagingLib.synthetic.phantoms import make_phantom
 
@@ -44,13 +45,19 @@ def test_external_cohort_scored_with_the_frozen_model_equals_analyze(external_co
     with (tmp_path / "evaluation" / "predictions.csv").open() as handle:
         predictions = {row["case_id"]: row for row in csv.DictReader(handle)}
 
+    model = load_deployed_model(BUNDLED_MODEL_DIR)
     for _, seed, _ in CASES:
         out = tmp_path / f"analyze-{seed}"
         assert main(["analyze", str(external_cohort / f"e{seed}.nrrd"), str(external_cohort / f"e{seed}_mask.nrrd"),
                      "--out", str(out), "--report", "none"]) == 0
         result = json.loads((out / "result.json").read_text())
         row = predictions[f"e{seed}"]
-        assert float(row["mix_svm_probability"]) == pytest.approx(result["probability_high"], abs=1e-6)  # rounded in JSON
+        # To 1e-9: the probability of analyze's own features (its features.csv, full precision) under the model;
+        # result.json rounds it to 6 decimals.
+        with (out / "features.csv").open() as handle:
+            analysed = {name: float(value) for name, value in next(csv.DictReader(handle)).items() if name != "case_id"}
+        assert float(row["mix_svm_probability"]) == pytest.approx(model.predict(analysed).probability_high, abs=1e-9)
+        assert float(row["mix_svm_probability"]) == pytest.approx(result["probability_high"], abs=1e-6)
         assert row["mix_svm_predicted"] == result["t_stage_group"]
         assert float(row["radscore"]) == pytest.approx(result["radscore"], abs=1e-6)
         assert row["risk"] == result["risk_group"]
