@@ -155,6 +155,7 @@ def read_dicom_dataset(mask: DicomMaskFile):
             "needs; give the structure set or segmentation of this case only."
         )
     try:
+        _check_inflated_size(mask)
         with dicom_readers_quiet():
             dataset = pydicom.dcmread(mask.path)
         complete = _ends_with_file(dataset, mask.path, size)
@@ -163,6 +164,36 @@ def read_dicom_dataset(mask: DicomMaskFile):
     if not complete:
         raise damaged(mask, ValueError("the file does not end where its last element does"))
     return dataset
+
+
+#: The most a deflated RTSTRUCT or SEG may inflate to: pydicom inflates the whole data set in memory, and deflate
+#: packs a thousand bytes of a repeated value into one (a 1 MB file would otherwise claim a GB).
+MAX_INFLATED_BYTES = 256 << 20
+
+
+def _check_inflated_size(mask: DicomMaskFile) -> None:
+    """A deflated data set is inflated once, in chunks and without keeping them, before pydicom inflates it whole."""
+    import zlib
+
+    from pydicom.filereader import _read_file_meta_info
+
+    with open(mask.path, "rb") as handle:
+        handle.seek(132)
+        with dicom_readers_quiet():
+            meta = _read_file_meta_info(handle)
+        if str(meta.get("TransferSyntaxUID", "")) != _DEFLATED:
+            return
+        inflater, inflated = zlib.decompressobj(-zlib.MAX_WBITS), 0
+        while (chunk := handle.read(1 << 20)) or inflater.unconsumed_tail:
+            inflated += len(inflater.decompress(inflater.unconsumed_tail + chunk, 1 << 24))
+            if inflated > MAX_INFLATED_BYTES:
+                raise InputFileError(
+                    f"The {mask.kind} {mask.path} is deflated to {os.stat(mask.path).st_size:,} bytes from more than "
+                    f"the {MAX_INFLATED_BYTES:,} a tumour mask needs (a hostile or damaged file); export it again "
+                    "without deflate compression."
+                )
+            if inflater.eof:
+                return
 
 
 #: The Sequence Delimitation Item (little endian) that ends an element of undefined length.

@@ -25,7 +25,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..core.errors import GeometryError, InputFileError, MaskError
-from .contour_fill import fill_even_odd
+from .contour_fill import fill_even_odd, row_crossings
 from .dicom_mask_files import (
     DAMAGED_FILE_ERRORS,
     DicomMaskFile,
@@ -45,6 +45,9 @@ MAX_POINTS_PER_CONTOUR = 100_000
 MAX_POINTS_PER_ROI = 5_000_000
 #: Edge–row crossings of one contour (a 512-row outline has about a thousand): the fill's work and memory.
 MAX_CROSSINGS_PER_CONTOUR = 4_000_000
+#: Edge–row crossings of all the ROI's contours together (a tumour's few hundred contours have tens of thousands; a
+#: whole body a million): bounds the fill's time for a file of many small zigzag contours.
+MAX_CROSSINGS_PER_ROI = 20_000_000
 #: The longest a DS value may be (16 characters) and its separator: bytes per coordinate at most.
 _BYTES_PER_VALUE = 17
 #: A contour's points may stray this far (fraction of the slice spacing) from one CT slice plane.
@@ -212,6 +215,12 @@ def rasterise(contours: list[np.ndarray], ct: sitk.Image, name: str) -> tuple[np
     _check_inside(indices, ct, name)
     planes = _planes(indices, name)
     by_slice, warnings = _nearest_planes(planes, int(size[2]), float(ct.GetSpacing()[2]), name)
+    crossings = sum(row_crossings(polygon, int(size[1])) for polygons in by_slice.values() for polygon in polygons)
+    if crossings > MAX_CROSSINGS_PER_ROI:
+        raise MaskError(
+            f"The contours of ROI {name} cross the CT's pixel rows {crossings:,} times, more than the "
+            f"{MAX_CROSSINGS_PER_ROI:,} of any tumour outline (a damaged or hostile file); export the contours again."
+        )
     array = np.zeros(tuple(int(n) for n in size[::-1]), dtype=bool)
     for slice_index, polygons in by_slice.items():
         array[slice_index] = fill_even_odd(polygons, (int(size[1]), int(size[0])), MAX_CROSSINGS_PER_CONTOUR)
@@ -226,8 +235,9 @@ def _check_inside(indices: list[np.ndarray], ct: sitk.Image, name: str) -> None:
     beyond = np.maximum(-0.5 - low, high - (size - 0.5))
     if np.any(beyond > EDGE_TOLERANCE):
         distance = float(np.max(beyond * np.array(ct.GetSpacing())))
+        shown_distance = f"{distance:.0f}" if distance < 1e6 else f"{distance:.1e}"  # not 300 digits of a hostile file
         raise GeometryError(
-            f"The contours of ROI {name} reach {distance:.0f} mm outside the CT: they were drawn on another series or "
+            f"The contours of ROI {name} reach {shown_distance} mm outside the CT: they were drawn on another series or "
             "a larger field of view. Give the CT series they were drawn on."
         )
 
