@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..core.errors import InputFileError, ManifestError
+from .file_checks import stays_inside
 
 MAX_CASES = 100_000
 MAX_ENTRIES = 1_000_000
@@ -63,6 +64,9 @@ def read_case_table(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
     ``case_id`` per row (surrounding spaces do not make another case)."""
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise ManifestError(f"The manifest {path} is empty; give it a header line ({','.join(required)}) and "
+                            "one line per case.") from None
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as error:
         raise ManifestError(f"Cannot read the manifest {path}: {error}") from error
     missing = [column for column in required if column not in table.columns]
@@ -140,7 +144,7 @@ def _entries(folder: Path, root: Path, skipped: list[str]) -> list[Path]:
             break
         if entry.name.startswith("."):
             continue
-        if entry.is_symlink() and not entry.resolve().is_relative_to(root.resolve()):
+        if entry.is_symlink() and not stays_inside(root, entry):  # a link loop stays inside: nothing opens it
             skipped.append(f"{entry.name}: a link out of {root}, not followed")
             continue
         entries.append(entry)

@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
+import stat
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -108,11 +110,9 @@ def _claim_folder(out_dir: Path, source: Path) -> None:
     marker = out_dir / RUN_FILE
     here = {"input": str(source.resolve())}
     if marker.is_file():
-        try:
-            earlier = json.loads(marker.read_text())
-        except (OSError, ValueError):
-            earlier = {}
-        if earlier.get("input") != here["input"]:
+        earlier = _read_json(marker)
+        if not isinstance(earlier, dict) or earlier.get("input") != here["input"]:
+            earlier = earlier if isinstance(earlier, dict) else {}
             raise OutputError(
                 f"{out_dir} holds the predictions of another input ({earlier.get('input', 'unknown')}); choose "
                 "another folder with --out."
@@ -128,8 +128,8 @@ def predict_case(case: CaseInput, case_dir: Path, options: PredictOptions, progr
     """One case, in a worker process: analysed and reported unless already done with the same key; its row.
     ``progress(fraction, message)`` follows the analysis (by default nothing is shown: a run shows cases done)."""
     key = case_key(case, options)
-    if _done(case_dir, key):
-        return {**case_row(case, case_dir, options.report), "status": "done (earlier run)"}
+    if _done(case_dir, key) and (earlier := _earlier_row(case, case_dir, options.report)) is not None:
+        return earlier
     try:
         case_dir.parent.mkdir(parents=True, exist_ok=True)
         (case_dir / KEY_FILE).unlink(missing_ok=True)
@@ -150,6 +150,14 @@ def predict_case(case: CaseInput, case_dir: Path, options: PredictOptions, progr
         return _failed(case, str(error))
     except Exception as error:  # noqa: BLE001 - one broken case must not end the run; its row says what happened
         return _failed(case, f"internal error ({type(error).__name__}): {error}")
+
+
+def _earlier_row(case: CaseInput, case_dir: Path, report: str) -> dict[str, Any] | None:
+    """The row of a case an earlier run finished; ``None`` when its result was damaged since (computed again)."""
+    try:
+        return {**case_row(case, case_dir, report), "status": "done (earlier run)"}
+    except Exception:  # noqa: BLE001 - whatever a tampered result.json holds, the case is simply computed again
+        return None
 
 
 def _quiet(fraction: float, message: str) -> None:
@@ -174,7 +182,10 @@ def case_key(case: CaseInput, options: PredictOptions) -> dict[str, Any]:
 def _fingerprint(path: Path) -> str:
     """Digest of the names, sizes and modification times of a file, or of every file in a folder (a DICOM series)."""
     digest = hashlib.sha256()
-    files = [path] if not path.is_dir() else sorted(p for p in path.rglob("*") if p.is_file())
+    try:
+        files = [path] if not path.is_dir() else sorted(p for p in path.rglob("*") if p.is_file())
+    except OSError:  # a name too long, a folder that cannot be listed: the analysis says so in the case's row
+        files = []
     for file in files[:100_000]:
         try:
             info = file.stat()
@@ -184,16 +195,35 @@ def _fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _done(case_dir: Path, key: dict[str, Any]) -> bool:
+#: The largest ``result.json``, key or run file read back from an output folder (they are a few kB to a few MB).
+MAX_STATE_BYTES = 64 << 20
+#: Opening a pipe without a writer returns at once instead of waiting (POSIX; Windows has no such files to fear).
+_NONBLOCKING = getattr(os, "O_NONBLOCK", 0)
+
+
+def _read_json(path: Path) -> Any:
+    """A JSON file this command wrote, read back only when it is still a regular file of sane size (an output folder
+    may have been tampered with: a pipe there would block, a huge file exhaust memory); ``None`` otherwise."""
     try:
-        return (case_dir / RESULT_FILE).is_file() and json.loads((case_dir / KEY_FILE).read_text()) == key
+        with open(path, "rb", opener=lambda name, flags: os.open(name, flags | _NONBLOCKING)) as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_STATE_BYTES:
+                return None
+            return json.loads(handle.read(MAX_STATE_BYTES + 1))
     except (OSError, ValueError):
-        return False
+        return None
+
+
+def _done(case_dir: Path, key: dict[str, Any]) -> bool:
+    return _read_json(case_dir / RESULT_FILE) is not None and _read_json(case_dir / KEY_FILE) == key
 
 
 def case_row(case: CaseInput, case_dir: Path, report: str) -> dict[str, Any]:
     """The row of a finished case, read back from its ``result.json`` through the schema."""
-    result = CaseResult.from_dict(json.loads((case_dir / RESULT_FILE).read_text()))
+    stored = _read_json(case_dir / RESULT_FILE)
+    if not isinstance(stored, dict):
+        raise OutputError(f"{case_dir / RESULT_FILE} is missing or damaged; run the case again.")
+    result = CaseResult.from_dict(stored)
     prediction = result.prediction
     row: dict[str, Any] = {
         "case_id": case.case_id, "status": "done",
