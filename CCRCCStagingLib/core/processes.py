@@ -123,6 +123,10 @@ class Task:
         return self.function(*self.args)
 
 
+#: Worker processes per CPU core at most (each holds a case's images; more only queue for the cores).
+MAX_JOBS_PER_CPU = 4
+
+
 def run_parallel(
     tasks: list[Callable[[], Any]], jobs: int, scheduler: str | None, description: str, show_progress: bool
 ) -> Iterator[Any]:
@@ -139,6 +143,9 @@ def run_parallel(
     else:
         client = None
         backend = nullcontext()
+    # No more processes than tasks, nor than MAX_JOBS_PER_CPU per core: a mistyped --jobs 100000 spawned workers
+    # until the run was killed.
+    jobs = max(1, min(jobs, len(tasks), MAX_JOBS_PER_CPU * (os.cpu_count() or 1)))
     try:
         with backend:
             parallel = joblib.Parallel(n_jobs=jobs if scheduler is None else -1, return_as="generator_unordered")

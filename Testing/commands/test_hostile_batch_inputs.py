@@ -129,3 +129,24 @@ def test_a_run_file_that_is_not_an_object_is_another_input(finished_run, capsys)
     (out / RUN_FILE).write_text("[]")
     message = _one_error(capsys, main(["predict", str(source), "--out", str(out), "--report", "none"]))
     assert "holds the predictions of another input" in message and "choose another folder with --out" in message
+
+
+def test_a_mistyped_jobs_count_starts_no_more_workers_than_cases(tmp_path: Path, capsys, monkeypatch) -> None:
+    """``--jobs 100000`` on three cases spawned worker processes until the run was killed (no row after 5 minutes)."""
+    import joblib
+
+    asked = []
+    real = joblib.Parallel
+
+    def recording(*args, n_jobs=None, **kwargs):
+        asked.append(n_jobs)
+        return real(*args, n_jobs=1, **kwargs)  # the count is what matters; the cases themselves run here
+
+    monkeypatch.setattr(joblib, "Parallel", recording)
+    source = tmp_path / "cases"
+    for name in ("a", "b", "c"):
+        _broken_case(source / name)
+    out = tmp_path / "out"
+    code = main(["predict", str(source), "--out", str(out), "--jobs", "100000", "--report", "none"])
+    assert code == 0, capsys.readouterr().err
+    assert asked == [3] and len(_rows(out)) == 3
