@@ -31,7 +31,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..core.errors import GeometryError, InputFileError, MaskError
-from .file_checks import require_regular_file, stays_inside
+from .file_checks import deflated_dicom_exceeds, require_regular_file, stays_inside
 
 RTSTRUCT = "RTSTRUCT"
 SEG = "SEG"
@@ -173,27 +173,12 @@ MAX_INFLATED_BYTES = 256 << 20
 
 def _check_inflated_size(mask: DicomMaskFile) -> None:
     """A deflated data set is inflated once, in chunks and without keeping them, before pydicom inflates it whole."""
-    import zlib
-
-    from pydicom.filereader import _read_file_meta_info
-
-    with open(mask.path, "rb") as handle:
-        handle.seek(132)
-        with dicom_readers_quiet():
-            meta = _read_file_meta_info(handle)
-        if str(meta.get("TransferSyntaxUID", "")) != _DEFLATED:
-            return
-        inflater, inflated = zlib.decompressobj(-zlib.MAX_WBITS), 0
-        while (chunk := handle.read(1 << 20)) or inflater.unconsumed_tail:
-            inflated += len(inflater.decompress(inflater.unconsumed_tail + chunk, 1 << 24))
-            if inflated > MAX_INFLATED_BYTES:
-                raise InputFileError(
-                    f"The {mask.kind} {mask.path} is deflated to {os.stat(mask.path).st_size:,} bytes from more than "
-                    f"the {MAX_INFLATED_BYTES:,} a tumour mask needs (a hostile or damaged file); export it again "
-                    "without deflate compression."
-                )
-            if inflater.eof:
-                return
+    if deflated_dicom_exceeds(mask.path, MAX_INFLATED_BYTES):
+        raise InputFileError(
+            f"The {mask.kind} {mask.path} is deflated to {os.stat(mask.path).st_size:,} bytes from more than the "
+            f"{MAX_INFLATED_BYTES:,} a tumour mask needs (a hostile or damaged file); export it again without deflate "
+            "compression."
+        )
 
 
 #: The Sequence Delimitation Item (little endian) that ends an element of undefined length.

@@ -25,6 +25,7 @@ import SimpleITK as sitk
 
 from ..core.errors import InputFileError
 from ..core.privacy import DICOM_IDENTIFIER_TAGS
+from . import file_checks
 from .file_checks import ReadLimits, native_stderr_silenced, stays_inside
 
 #: DICOM tags kept from a series at analysis time (``result.json`` → ``inputs.dicom``): the patient and study data
@@ -74,12 +75,28 @@ def _require_plain_folder(folder: Path) -> None:
                 continue  # a dangling link: GDCM skips it too
             if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
                 refused.append(entry.name)
+            elif stat.S_ISREG(mode) and _inflates_too_far(entry.path):
+                raise InputFileError(
+                    f"The DICOM file {entry.path} is deflated to {os.stat(entry.path).st_size:,} bytes from far more "
+                    "than a CT slice holds (a hostile or damaged file); remove it from the folder or export the series "
+                    "again without deflate compression."
+                )
     if refused:
         shown = ", ".join(sorted(refused)[:5]) + (f" and {len(refused) - 5} more" if len(refused) > 5 else "")
         raise InputFileError(
             f"The DICOM folder {folder} holds links leading out of it or entries that are not files ({shown}); copy "
             "the series into a folder of its own (e.g. cp -L) and give that folder."
         )
+
+
+def _inflates_too_far(path: str) -> bool:
+    """A deflated file inflating beyond :data:`~file_checks.DICOM_MIN_INFLATED_BUDGET` and
+    :data:`~file_checks.CT_MAX_EXPANSION` times its size (GDCM would inflate it whole before reading a tag)."""
+    try:
+        budget = max(file_checks.DICOM_MIN_INFLATED_BUDGET, int(file_checks.CT_MAX_EXPANSION * os.stat(path).st_size))
+        return file_checks.deflated_dicom_exceeds(path, budget)
+    except OSError:
+        return False  # unreadable: GDCM skips it, and the series check says what is missing
 
 
 def read_series(folder: Path, files: list[str], limits: ReadLimits) -> tuple[sitk.Image, dict[str, str], list[str]]:

@@ -47,6 +47,37 @@ MASK_VOXELS_PER_CT_VOXEL = 4
 MASK_MIN_VOXEL_BUDGET = 64**3
 
 
+#: A deflated DICOM file (transfer syntax 1.2.840.10008.1.2.1.99) of a CT series may inflate to this many bytes, or
+#: :data:`CT_MAX_EXPANSION` times its size when that is more: GDCM and pydicom inflate a data set whole, in memory.
+DICOM_MIN_INFLATED_BUDGET = 64 << 20
+_DEFLATED_UID = b"1.2.840.10008.1.2.1.99"
+
+
+def deflated_dicom_exceeds(path: str | Path, limit: int) -> bool:
+    """True when ``path`` is a DICOM file of the deflated transfer syntax whose data set inflates to more than
+    ``limit`` bytes; counted in chunks that are not kept (any other file, or a stream zlib cannot read: False — its
+    reader says what is wrong)."""
+    with open(path, "rb") as handle:
+        head = handle.read(144)
+        # The preamble, DICM, then (0002,0000) UL 4: the length of the file meta information that follows.
+        if len(head) < 144 or head[128:132] != b"DICM" or head[132:140] != b"\x02\x00\x00\x00UL\x04\x00":
+            return False
+        meta_length = struct.unpack("<I", head[140:144])[0]
+        if meta_length > 1 << 16 or _DEFLATED_UID not in handle.read(meta_length):
+            return False
+        inflater, inflated = zlib.decompressobj(-zlib.MAX_WBITS), 0
+        try:
+            while (chunk := handle.read(1 << 20)) or inflater.unconsumed_tail:
+                inflated += len(inflater.decompress(inflater.unconsumed_tail + chunk, 1 << 24))
+                if inflated > limit:
+                    return True
+                if inflater.eof:
+                    return False
+        except zlib.error:
+            return False
+    return False
+
+
 @dataclass(frozen=True)
 class ReadLimits:
     """What an input file may claim before its pixels are read."""

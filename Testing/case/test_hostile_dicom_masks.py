@@ -1,4 +1,4 @@
-"""Hostile RTSTRUCT and SEG files found by attacking the DICOM mask readers through the command line: a small deflated
+"""Hostile RTSTRUCT, SEG and CT files found by attacking the DICOM readers through the command line: a small deflated
 file that inflates to gigabytes, many zigzag contours that make the fill run for minutes, and absurd coordinates in
 the sentence. Each ends in exit code 2 and one ``error:`` line, decided before the work or memory is spent."""
 
@@ -16,7 +16,7 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset, write_file_meta_info
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
-from CCRCCStagingLib.case import dicom_mask_files, rtstruct
+from CCRCCStagingLib.case import dicom_mask_files, file_checks, rtstruct
 from CCRCCStagingLib.cli import main
 
 
@@ -101,3 +101,19 @@ def test_an_absurd_coordinate_is_not_written_out_in_full(ct: CtSeries, tmp_path:
     save(dataset, tmp_path / "far.dcm")
     message = _error(capsys, ct, tmp_path / "far.dcm", tmp_path / "a")
     assert "reach 1.0e+300 mm outside the CT" in message and len(message) < 400
+
+
+def test_a_deflated_ct_slice_that_inflates_beyond_the_budget_is_refused(ct: CtSeries, tmp_path: Path, capsys,
+                                                                         monkeypatch) -> None:
+    """One 1.5 MB deflated slice padded with 1.5 GB of zeros raised the run's peak memory from 0.56 to 1.7 GB (GDCM
+    inflates a data set whole); each file of the series folder is now measured first (the floor lowered here to 1 MB).
+    A series deflated for real still reads."""
+    mask = write_rtstruct(tmp_path / "rs.dcm", ct, {"GTV": [square(0, 0, 4, 44 + 2 * k) for k in range(3)]})
+    for path in ct.files:
+        _deflated(path, path, 0)
+    code, lines = _analyze(capsys, ct, mask, tmp_path / "a")
+    assert code == 0, lines
+    monkeypatch.setattr(file_checks, "DICOM_MIN_INFLATED_BUDGET", 1 << 20)
+    _deflated(ct.files[4], ct.files[4], 4 << 20)
+    message = _error(capsys, ct, mask, tmp_path / "b")
+    assert f"The DICOM file {ct.files[4]} is deflated to" in message and "without deflate compression" in message
