@@ -114,6 +114,9 @@ def find_batch_inputs(source: Path) -> BatchInputs:
     """The cases of ``source``: a manifest file or a folder of cases (by the module's naming rules)."""
     if source.is_file():
         return read_batch_manifest(source)
+    if source.exists() and not source.is_dir():
+        raise InputFileError(f"{source} is not a regular file or folder (a pipe, device or socket); give a manifest "
+                             "(CSV) file or a folder of cases.")
     if not source.is_dir():
         raise InputFileError(f"{source} does not exist; give a manifest (CSV) or a folder of cases.")
     found = _images_and_masks(source) or _case_folders(source) or _pairs(source)

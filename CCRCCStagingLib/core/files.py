@@ -89,7 +89,11 @@ def output_lock(out_dir: Path, lock_name: str = LOCK_FILE) -> Iterator[None]:
         out_dir.mkdir(parents=True, exist_ok=True)
         handle = open(out_dir / lock_name, "a+b")  # noqa: SIM115 - held open for the lock's lifetime
     except OSError as error:
-        raise OutputError(f"Cannot create the output folder {out_dir}: {error.strerror}.") from None
+        if out_dir.exists() and not out_dir.is_dir():
+            reason = f"{out_dir} is a file, not a folder; choose a folder for the results with --out."
+        else:
+            reason = f"Cannot create the output folder {out_dir}: {error.strerror}; choose another one with --out."
+        raise OutputError(reason) from None
     try:
         if not _try_lock(handle):
             raise OutputError(

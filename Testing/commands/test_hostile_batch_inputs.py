@@ -150,3 +150,15 @@ def test_a_mistyped_jobs_count_starts_no_more_workers_than_cases(tmp_path: Path,
     code = main(["predict", str(source), "--out", str(out), "--jobs", "100000", "--report", "none"])
     assert code == 0, capsys.readouterr().err
     assert asked == [3] and len(_rows(out)) == 3
+
+
+def test_an_out_that_is_a_file_or_an_input_that_is_a_pipe_says_what_to_do(tmp_path: Path, capsys) -> None:
+    """``--out`` naming a file said only 'File exists'; a manifest that is a FIFO was said not to exist."""
+    source = tmp_path / "cases"
+    _broken_case(source / "a")
+    (tmp_path / "file").write_text("x")
+    message = _one_error(capsys, main(["predict", str(source), "--out", str(tmp_path / "file"), "--report", "none"]))
+    assert "is a file, not a folder; choose a folder for the results with --out" in message
+    os.mkfifo(tmp_path / "manifest.csv")
+    message = _one_error(capsys, main(["predict", str(tmp_path / "manifest.csv"), "--out", str(tmp_path / "out")]))
+    assert "is not a regular file or folder (a pipe, device or socket)" in message
