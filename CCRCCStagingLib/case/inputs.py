@@ -57,6 +57,8 @@ class BatchInputs:
 
     cases: list[CaseInput]
     skipped: list[str] = field(default_factory=list)
+    #: The case ids found so far, case-folded (ids differing only in letter case would share an output folder).
+    folded_ids: set[str] = field(default_factory=set, repr=False)
 
 
 def read_case_table(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
@@ -107,6 +109,14 @@ def read_batch_manifest(path: Path) -> BatchInputs:
             ) from None
         cases.append(CaseInput(row["case_id"], path.parent / row["image"].strip(), path.parent / row["mask"].strip(),
                                label, cell(row, "segment"), cell(row, "batch")))
+    folded: dict[str, str] = {}
+    for case in cases:
+        other = folded.setdefault(case.case_id.casefold(), case.case_id)
+        if other != case.case_id:
+            raise ManifestError(
+                f"The manifest {path} has case_id {other!r} and {case.case_id!r}, which differ only in letter case: on "
+                "Windows and macOS they would share one output folder. Give each case an id of its own."
+            )
     return BatchInputs(cases)
 
 
@@ -157,10 +167,14 @@ def _entries(folder: Path, root: Path, skipped: list[str]) -> list[Path]:
 def _add(found: BatchInputs, case_id: str, image: Path, mask: Path) -> None:
     if not SAFE_CASE_ID.match(case_id):
         found.skipped.append(f"{case_id!r}: a case id must be letters, digits, '.', '_' or '-' (rename it)")
+    elif case_id.casefold() in found.folded_ids:
+        found.skipped.append(f"{case_id}: differs from another case only in letter case, which would share its output "
+                             "folder on Windows and macOS (rename it)")
     elif len(found.cases) >= MAX_CASES:
         found.skipped.append(f"{case_id}: more than {MAX_CASES:,} cases, the rest left out")
     else:
         found.cases.append(CaseInput(case_id, image, mask))
+        found.folded_ids.add(case_id.casefold())
 
 
 def _images_and_masks(root: Path) -> BatchInputs | None:

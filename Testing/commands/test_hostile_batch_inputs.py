@@ -162,3 +162,17 @@ def test_an_out_that_is_a_file_or_an_input_that_is_a_pipe_says_what_to_do(tmp_pa
     os.mkfifo(tmp_path / "manifest.csv")
     message = _one_error(capsys, main(["predict", str(tmp_path / "manifest.csv"), "--out", str(tmp_path / "out")]))
     assert "is not a regular file or folder (a pipe, device or socket)" in message
+
+
+def test_case_ids_differing_only_in_letter_case_do_not_share_an_output_folder(tmp_path: Path, capsys) -> None:
+    """'A' and 'a' were two cases writing into one folder on Windows and macOS (case-insensitive file systems)."""
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("case_id,image,mask\nCase1,x.nrrd,y.nrrd\ncase1,x.nrrd,y.nrrd\n")
+    message = _one_error(capsys, main(["predict", str(manifest), "--out", str(tmp_path / "out")]))
+    assert "'Case1' and 'case1', which differ only in letter case" in message
+    source = tmp_path / "cases"
+    _broken_case(source / "Case1")
+    _broken_case(source / "case1")
+    inputs = find_batch_inputs(source)
+    assert [case.case_id for case in inputs.cases] == ["Case1"]
+    assert any(reason.startswith("case1: differs from another case only in letter case") for reason in inputs.skipped)
