@@ -158,10 +158,16 @@ def _entries(folder: Path, root: Path, skipped: list[str]) -> list[Path]:
         if entry.name.startswith("."):
             continue
         if entry.is_symlink() and not stays_inside(root, entry):  # a link loop stays inside: nothing opens it
-            skipped.append(f"{entry.name}: a link out of {root}, not followed")
+            skipped.append(f"{_printable(entry.name)}: a link out of {root}, not followed")
             continue
         entries.append(entry)
     return entries
+
+
+def _printable(name: str) -> str:
+    """A file name as shown in a reason: control characters (a newline starting a fake ``error:`` line, a terminal
+    escape) as '?'."""
+    return re.sub(r"[\x00-\x1f\x7f]", "?", name)
 
 
 def _add(found: BatchInputs, case_id: str, image: Path, mask: Path) -> None:
@@ -191,7 +197,7 @@ def _images_and_masks(root: Path) -> BatchInputs | None:
         if case_id in masks:
             _add(found, case_id, image, masks[case_id])
         else:
-            found.skipped.append(f"{image.name}: no mask of the same name in {masks_folder.name}/")
+            found.skipped.append(f"{_printable(image.name)}: no mask of the same name in {masks_folder.name}/")
     return found
 
 
@@ -207,8 +213,8 @@ def _case_folders(root: Path) -> BatchInputs | None:
         if len(images) == 1 and len(masks) == 1:
             _add(found, folder.name, images[0], masks[0])
         elif images or masks:
-            found.skipped.append(f"{folder.name}/: needs exactly one CT (image, ct) and one mask (mask, seg, rtstruct), "
-                                 f"found {len(images)} and {len(masks)}")
+            found.skipped.append(f"{_printable(folder.name)}/: needs exactly one CT (image, ct) and one mask (mask, "
+                                 f"seg, rtstruct), found {len(images)} and {len(masks)}")
     return found if found.cases else None
 
 

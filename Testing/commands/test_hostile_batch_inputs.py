@@ -176,3 +176,17 @@ def test_case_ids_differing_only_in_letter_case_do_not_share_an_output_folder(tm
     inputs = find_batch_inputs(source)
     assert [case.case_id for case in inputs.cases] == ["Case1"]
     assert any(reason.startswith("case1: differs from another case only in letter case") for reason in inputs.skipped)
+
+
+def test_names_with_control_characters_cannot_forge_lines_on_stderr(tmp_path: Path, capsys) -> None:
+    """A link named 'x<newline>error: …<ESC>[31m' leading out of the folder printed a forged 'error:' line and a
+    terminal escape among the skipped entries."""
+    source = tmp_path / "cases"
+    _broken_case(source / "a")
+    (source / "x\nerror: forged\x1b[31m").symlink_to(tmp_path)
+    (source / "y\nz").mkdir()
+    (source / "y\nz" / "image.nrrd").write_bytes(b"x")
+    assert main(["predict", str(source), "--out", str(tmp_path / "out"), "--report", "none"]) == 0
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and not any(line.startswith("error:") for line in err.splitlines())
+    assert "warning: skipped x?error: forged?[31m: a link out of" in err and "warning: skipped y?z/: needs" in err
