@@ -127,6 +127,8 @@ def _claim_folder(out_dir: Path, source: Path) -> None:
 def predict_case(case: CaseInput, case_dir: Path, options: PredictOptions, progress: Any = None) -> dict[str, Any]:
     """One case, in a worker process: analysed and reported unless already done with the same key; its row.
     ``progress(fraction, message)`` follows the analysis (by default nothing is shown: a run shows cases done)."""
+    if case_dir.is_symlink() or case_dir.parent.is_symlink():  # results written through it would land elsewhere
+        return _failed(case, f"{case_dir} is a link (the output folder was tampered with); remove it and run again.")
     key = case_key(case, options)
     if _done(case_dir, key) and (earlier := _earlier_row(case, case_dir, options.report)) is not None:
         return earlier

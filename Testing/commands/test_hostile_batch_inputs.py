@@ -190,3 +190,22 @@ def test_names_with_control_characters_cannot_forge_lines_on_stderr(tmp_path: Pa
     err = capsys.readouterr().err
     assert "\x1b" not in err and not any(line.startswith("error:") for line in err.splitlines())
     assert "warning: skipped x?error: forged?[31m: a link out of" in err and "warning: skipped y?z/: needs" in err
+
+
+def test_a_case_folder_replaced_by_a_link_is_not_written_through(finished_run, tmp_path: Path, capsys) -> None:
+    """out/cases/A made a link to another analysis folder: predict removed that folder's result files ('overwrite')
+    and wrote the case there."""
+    source, out = finished_run
+    elsewhere = tmp_path / "someone-elses-analysis"
+    elsewhere.mkdir()
+    (elsewhere / RESULT_FILE).write_text('{"precious": true}')
+    case_dir = out / CASES_DIR / "A"
+    for path in case_dir.iterdir():
+        path.unlink()
+    case_dir.rmdir()
+    case_dir.symlink_to(elsewhere)
+    assert main(["predict", str(source), "--out", str(out), "--report", "none"]) == 0, capsys.readouterr().err
+    assert (elsewhere / RESULT_FILE).read_text() == '{"precious": true}'
+    assert sorted(p.name for p in elsewhere.iterdir()) == [RESULT_FILE]
+    row = _rows(out)["A"]
+    assert row["status"] == "failed" and "is a link (the output folder was tampered with)" in row["error"]
