@@ -312,10 +312,11 @@ class CaseTask:
         self.batch, self.index = batch, index
         case = batch.cases[index]
         self.caseId = case["case_id"]
-        options = [option for key in ("label", "segment", "batch") if case.get(key) is not None
-                   for option in (f"--{key}", str(case[key]))]
-        self.command = [*cliCommand, STEP_CASE, self.caseId, case["image"], case["mask"], "--out",
-                        str(batch.caseDir(self.caseId)), *batch.modelOptions, *options]
+        # Options as --key=value and the case's names after "--": a case id, file name or segment starting with "-"
+        # (a folder named "-rf", a segment "-1") is then never read as an option.
+        options = [f"--{key}={case[key]}" for key in ("label", "segment", "batch") if case.get(key) is not None]
+        self.command = [*cliCommand, STEP_CASE, f"--out={batch.caseDir(self.caseId)}", *batch.modelOptions, *options,
+                        "--", self.caseId, case["image"], case["mask"]]
         self.environment = environment
         self._output = CliOutput(onProgress)
         self._row = None
@@ -388,7 +389,7 @@ class BatchExportTask:
             self.discard()
             raise
         self.command = [*cliCommand, STEP_SUMMARY, str(self.stagingDir), "--rows", str(self.rowsFile), "--report",
-                        ",".join(formats) or "none", "--title", batch.title, *batch.modelOptions]
+                        ",".join(formats) or "none", f"--title={batch.title}", *batch.modelOptions]
         if not includeIdentifiers:
             self.command.append("--no-identifiers")
         self.environment = environment

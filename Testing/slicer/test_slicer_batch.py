@@ -381,3 +381,19 @@ def test_theBatchStepsAreNamedAlikeEverywhere(ccrcc):
     assert (ccrcc.CASES_LINE, ccrcc.ROW_LINE) == (predict.CASES_LINE, predict.ROW_LINE)
     assert (ccrcc.PREDICTIONS_FILE, ccrcc.DASHBOARD_FILE, ccrcc.KEY_FILE, ccrcc.CASES_DIR) == (
         predict.PREDICTIONS_FILE, predict.DASHBOARD_FILE, predict.KEY_FILE, predict.CASES_DIR)
+
+
+def test_aCaseWhoseNamesStartWithADashIsNotReadAsAnOption(tmp_path):
+    """A case folder named "-rf" (a valid case id) or a segment "-1": the step's command, parsed by the library's own
+    parser of the batch steps, gives back the names as they are (found by a hostile-input run: argparse refused it)."""
+    from CCRCCStagingHelpers import batch as batchSteps
+
+    from CCRCCStagingLib.commands.predict import build_steps_parser
+
+    batch = batchSteps.Batch(tmp_path / "cases", tmp_path / "work", ["--model", str(tmp_path / "model")], "-title")
+    batch.setCases([{"case_id": "-rf", "image": "-rf/image.nrrd", "mask": "-rf/mask.nrrd", "segment": "-1"}], [])
+    task = batchSteps.CaseTask(batch, 0, ["ccrcc-staging"], {})
+    parsed = build_steps_parser().parse_args(task.command[1:])
+    assert (parsed.case_id, parsed.image, parsed.mask, parsed.segment) == ("-rf", "-rf/image.nrrd", "-rf/mask.nrrd",
+                                                                           "-1")
+    assert parsed.out == str(batch.caseDir("-rf"))
