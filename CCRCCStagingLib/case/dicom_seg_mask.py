@@ -36,6 +36,9 @@ from .file_checks import ReadLimits
 #: A 2000-slice CT with 50 segments on every slice; a claim beyond is a damaged or hostile header.
 MAX_SEG_FRAMES = 100_000
 MAX_SEGMENTS = 1_000
+#: A segment has one frame per slice it covers; a SEG drawn on thinner slices of the same frame of reference may have
+#: a few per CT slice, but not more than this.
+FRAMES_PER_CT_SLICE = 4
 #: Voxel indices closer than this to whole numbers count as on the CT's lattice.
 LATTICE_TOLERANCE = 1e-3
 #: Two frame positions closer than this (mm) along the normal are one slice.
@@ -51,7 +54,7 @@ def seg_mask(
     """The chosen segment as a 0/1 mask (on the CT grid when it lies on its lattice), its description, warnings."""
     hd = _highdicom()
     try:
-        kind = _check_header(dataset, mask)
+        kind = _check_header(dataset, mask, ct.GetSize()[2])
         if threshold is not None and kind != "FRACTIONAL":
             raise MaskError(f"--mask-threshold applies to a fractional SEG or a probability map; {mask.path} is {kind}.")
         number, name = choose_segment(dataset, mask, segment, label)
@@ -95,8 +98,10 @@ def _referenced_series(dataset) -> set[str]:
             if uid_text(item.get("SeriesInstanceUID"))}
 
 
-def _check_header(dataset, mask: DicomMaskFile) -> str:
-    """The segmentation type, once frame count, per-frame descriptions, segments and pixel data length agree."""
+def _check_header(dataset, mask: DicomMaskFile, ct_slices: int) -> str:
+    """The segmentation type, once frame count, per-frame descriptions, segments and pixel data length agree, and
+    the frames are no more than the CT's slices allow (before the per-frame descriptions are parsed: a small deflated
+    file describing 100,000 frames costs pydicom and highdicom GBs and a minute)."""
     kind = str(dataset.get("SegmentationType", "") or "").strip().upper()
     if kind not in SEGMENTATION_TYPES:
         raise InputFileError(f"The DICOM SEG {mask.path} has segmentation type {shown(kind)}; it is damaged.")
@@ -106,14 +111,20 @@ def _check_header(dataset, mask: DicomMaskFile) -> str:
             f"The DICOM SEG {mask.path} claims {frames:,} frames of {rows} × {columns} pixels (at most "
             f"{MAX_SEG_FRAMES:,} frames are read); the file is damaged or not a tumour segmentation."
         )
+    segments = len(dataset.get("SegmentSequence") or [])
+    if not 0 < segments <= MAX_SEGMENTS:
+        raise InputFileError(f"The DICOM SEG {mask.path} holds {segments:,} segments (1 to {MAX_SEGMENTS:,} are read).")
+    most = segments * ct_slices * FRAMES_PER_CT_SLICE
+    if frames > most:
+        raise InputFileError(
+            f"The DICOM SEG {mask.path} claims {frames:,} frames for {segments} segment(s) on a CT of {ct_slices} "
+            f"slices (at most {most:,}: {FRAMES_PER_CT_SLICE} per slice and segment); give the SEG drawn on this CT."
+        )
     per_frame = dataset.get("PerFrameFunctionalGroupsSequence") or []
     if len(per_frame) != frames:
         raise InputFileError(
             f"The DICOM SEG {mask.path} claims {frames:,} frames but describes {len(per_frame):,}; it is damaged."
         )
-    segments = len(dataset.get("SegmentSequence") or [])
-    if not 0 < segments <= MAX_SEGMENTS:
-        raise InputFileError(f"The DICOM SEG {mask.path} holds {segments:,} segments (1 to {MAX_SEGMENTS:,} are read).")
     _check_pixel_length(dataset, mask, frames * rows * columns)
     return kind
 

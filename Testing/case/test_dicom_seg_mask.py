@@ -104,6 +104,8 @@ def test_a_seg_with_wrong_dimensions_or_frame_counts_is_refused(ct: CtSeries, ma
         ("rows", lambda d: setattr(d, "Rows", 80), "bytes of pixel data where its frames and dimensions promise"),
         ("frames", lambda d: setattr(d, "NumberOfFrames", 10**9), f"at most {MAX_SEG_FRAMES:,} frames are read"),
         ("described", lambda d: setattr(d, "NumberOfFrames", 3), "claims 3 frames but describes 4"),
+        # 1 segment on a 10-slice CT: at most 40 frames, refused before its frame descriptions are parsed.
+        ("beyond the CT", lambda d: setattr(d, "NumberOfFrames", 41), "at most 40: 4 per slice and segment"),
     ):
         dataset = pydicom.dcmread(seg)
         change(dataset)
