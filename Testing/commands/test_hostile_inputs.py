@@ -245,7 +245,7 @@ def test_formula_cells_are_neutralised_in_every_csv(tmp_path: Path) -> None:
 def test_extract_goes_on_past_a_broken_training_case_and_ids_are_trimmed(tmp_path: Path) -> None:
     from CCRCCStagingLib.synthetic.phantoms import write_cohort
 
-    manifest = write_cohort(6, tmp_path / "cohort", seed=3)
+    manifest = write_cohort(4, tmp_path / "cohort", seed=3)
     rows = manifest.read_text().splitlines()
     header = rows[0].split(",")
     first = rows[1].split(",")

@@ -80,6 +80,7 @@ def test_extraction_in_parallel_with_cache_and_a_failed_case(small_cohort: Path,
     pd.testing.assert_frame_equal(read_features(out), table)
 
 
+@pytest.mark.slow  # a local dask cluster takes ~25 s to start and stop; the optional `extract --scheduler` path only
 def test_dask_cluster_gives_the_same_table(small_cohort: Path, tmp_path: Path) -> None:
     distributed = pytest.importorskip("dask.distributed", reason="dask[distributed] is not installed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
