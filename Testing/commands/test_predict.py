@@ -90,12 +90,16 @@ def test_a_run_killed_halfway_computes_only_the_missing_cases(phantom_folder: Pa
     out = tmp_path / "out"
     command = [sys.executable, "-m", "CCRCCStagingLib.cli", "predict", str(phantom_folder), "--out", str(out),
                "--report", "none"]
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Ctrl-C as a terminal delivers it, also when the suite itself runs in the background (`make test &`, nohup, some
+    # CI runners), where the shell starts every child with SIGINT ignored and Python then never raises
+    # KeyboardInterrupt.
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not list(out.glob(f"cases/*/{KEY_FILE}")):
         time.sleep(0.01)
-    # Frozen as soon as a case is done, then Ctrl-C: on a fast machine the small cases would otherwise all finish
-    # between two looks (one process: --jobs 1 runs the cases in it).
+    # Frozen as soon as a case is done, then Ctrl-C: the small cases could otherwise all finish between two looks
+    # (one process: --jobs 1 runs the cases in it).
     process.send_signal(signal.SIGSTOP)
     process.send_signal(signal.SIGINT)
     process.send_signal(signal.SIGCONT)
