@@ -174,12 +174,19 @@ def _harmonisation(research: Any, features: list[str]) -> dict[str, Any]:
     return {} if harmonisation is None else {"harmonisation": harmonisation.for_features(features)}
 
 
-def load_research_models(model_dir: Path) -> Any:
-    """The research pipelines of every region × classifier (a pickle — trusted: only after the manifest check, only
-    for ``evaluate`` on a folder you trained yourself)."""
+def load_research_models(model_dir: Path, *, trusted: bool) -> Any:
+    """The research pipelines of every region × classifier, for ``evaluate --trust-research-models`` on a folder you
+    trained yourself. ``trusted`` must be the user's explicit choice: a model folder is untrusted input."""
+    if not trusted:
+        raise ModelBundleError(
+            f"{model_dir / RESEARCH} is a pickle, which can run code when loaded; it is read only with "
+            "--trust-research-models, for a model folder you trained yourself."
+        )
     import joblib
 
     verify(model_dir, (RESEARCH, SUMMARY))
+    # Unpickling runs code from the file: reached only through the explicit trust option above, after the manifest's
+    # checksums matched; analyze, predict and the Slicer module never call this.
     return joblib.load(model_dir / RESEARCH)
 
 

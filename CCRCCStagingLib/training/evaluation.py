@@ -61,7 +61,7 @@ def _evaluate_into(model_dir: Path, features_csv: Path, out_dir: Path, trust_res
     _require_same_extraction(model, features_csv)
     with counted_warnings() as counts:
         if trust_research_models:
-            result = bundle_writer.load_research_models(model_dir)
+            result = bundle_writer.load_research_models(model_dir, trusted=trust_research_models)
             _require_columns(table, result.columns["mix"], features_csv)
             summary = {**result.summary, **evaluation_summary(result, table)}
             predictions = research_predictions(result, table)

@@ -172,3 +172,12 @@ def test_optimism_bootstrap_says_how_many_samples_it_used(trained) -> None:
     assert 0 < usable < 6  # the case this test is about: some skipped, some used
     result = optimism_corrected_auc(train, columns, settings)
     assert (result["bootstraps"], result["bootstraps_drawn"]) == (usable, 6)
+
+
+def test_the_research_pickle_is_never_loaded_without_the_explicit_trust(tmp_path) -> None:
+    """Checked before any byte of the folder is read: the folder need not even exist."""
+    from CCRCCStagingLib.core.errors import ModelBundleError
+    from CCRCCStagingLib.training.bundle_writer import load_research_models
+
+    with pytest.raises(ModelBundleError, match="--trust-research-models"):
+        load_research_models(tmp_path / "someone-elses-model", trusted=False)
