@@ -7,6 +7,7 @@ prediction itself is checked elsewhere against its independent yardsticks)."""
 from __future__ import annotations
 
 import csv
+from contextlib import contextmanager
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any, Iterator
 
 import numpy as np
 import pytest
@@ -46,6 +48,28 @@ def phantom_folder(tmp_path_factory) -> Path:
 def _rows(out: Path) -> dict[str, dict[str, str]]:
     with (out / "predictions.csv").open() as handle:
         return {row["case_id"]: row for row in csv.DictReader(handle)}
+
+
+@contextmanager
+def _dashboard(out: Path, profile: Path) -> Iterator[tuple[Any, Any]]:
+    """``out/index.html`` opened in headless Chromium: yields the browser and the case table; afterwards checks that
+    the page logged no error or warning and requested nothing but itself (inline data excepted)."""
+    pytest.importorskip("selenium", reason="selenium is not installed (pip install selenium); the dashboard test "
+                        "cannot drive Chromium")
+    from selenium.webdriver.common.by import By
+    from browser_harness import requests_made, start_chromium
+
+    browser = start_chromium(profile)
+    try:
+        url = (out / "index.html").as_uri()
+        browser.get("about:blank")
+        requests_made(browser)
+        browser.get(url)
+        yield browser, browser.find_element(By.ID, "case-table")
+        assert [entry for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "WARNING")] == []
+        assert all(u == url or u.startswith("data:") for u in requests_made(browser))
+    finally:
+        browser.quit()
 
 
 def test_every_case_gets_a_row_equal_to_analyze(phantom_folder: Path, tmp_path: Path) -> None:
@@ -192,8 +216,6 @@ def test_dashboard_in_chromium(phantom_folder: Path, tmp_path: Path) -> None:
     pytest.importorskip("selenium", reason="selenium is not installed (pip install selenium); the dashboard test "
                         "cannot drive Chromium")
     from selenium.webdriver.common.by import By
-    from browser_harness import requests_made as _requests
-    from browser_harness import start_chromium
 
     out = tmp_path / "out"
     (tmp_path / "cases").mkdir()
@@ -206,13 +228,7 @@ def test_dashboard_in_chromium(phantom_folder: Path, tmp_path: Path) -> None:
     assert main(["predict", str(tmp_path / "cases"), "--out", str(out)]) == 0
     rows = _rows(out)
 
-    browser = start_chromium(tmp_path / "profile")
-    try:
-        url = (out / "index.html").as_uri()
-        browser.get("about:blank")
-        _requests(browser)
-        browser.get(url)
-        table = browser.find_element(By.ID, "case-table")
+    with _dashboard(out, tmp_path / "profile") as (browser, table):
         body = table.find_elements(By.CSS_SELECTOR, "tbody tr")
         assert len(body) == len(rows) == 4
         assert browser.find_element(By.ID, "shown").text == "4 of 4 cases shown"
@@ -236,11 +252,6 @@ def test_dashboard_in_chromium(phantom_folder: Path, tmp_path: Path) -> None:
 
         link = table.find_element(By.LINK_TEXT, "report")
         assert (out / link.get_attribute("href").removeprefix(out.as_uri() + "/")).is_file()
-        errors = [entry for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "WARNING")]
-        assert errors == []
-        assert all(u == url or u.startswith("data:") for u in _requests(browser))
-    finally:
-        browser.quit()
 
 
 def test_the_sarcoma_dicom_studies_with_their_rtstructs(tmp_path: Path) -> None:
@@ -252,8 +263,6 @@ def test_the_sarcoma_dicom_studies_with_their_rtstructs(tmp_path: Path) -> None:
     pytest.importorskip("selenium", reason="selenium is not installed (pip install selenium); the dashboard test "
                         "cannot drive Chromium")
     from selenium.webdriver.common.by import By
-    from browser_harness import requests_made as _requests
-    from browser_harness import start_chromium
 
     studies = shared_data_path("ibsi", "sts_validation", "dicom")
     out = tmp_path / "out"
@@ -275,22 +284,12 @@ def test_the_sarcoma_dicom_studies_with_their_rtstructs(tmp_path: Path) -> None:
     assert [from_dicom[name]["voxels"] for name in ("whole", "peri")] == [
         from_nifti[name]["voxels"] for name in ("whole", "peri")]
 
-    browser = start_chromium(tmp_path / "profile")
-    try:
-        url = (out / "index.html").as_uri()
-        browser.get("about:blank")
-        _requests(browser)
-        browser.get(url)
-        table = browser.find_element(By.ID, "case-table")
+    with _dashboard(out, tmp_path / "profile") as (browser, table):
         assert [row.find_elements(By.TAG_NAME, "td")[0].text
                 for row in table.find_elements(By.CSS_SELECTOR, "tbody tr")] == sorted(rows)
         assert browser.find_element(By.ID, "shown").text == "3 of 3 cases shown"
         for link in table.find_elements(By.LINK_TEXT, "report"):
             assert (out / link.get_attribute("href").removeprefix(out.as_uri() + "/")).is_file()
-        assert [entry for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "WARNING")] == []
-        assert all(u == url or u.startswith("data:") for u in _requests(browser))
-    finally:
-        browser.quit()
 
 
 def test_the_slicer_modules_steps_do_what_predict_does(phantom_folder: Path, tmp_path: Path, capsys) -> None:
